@@ -1,0 +1,1 @@
+"""The ``sessionflow`` command line: one click group, one module per subcommand group."""

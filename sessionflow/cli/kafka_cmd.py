@@ -1,0 +1,50 @@
+"""``sessionflow kafka up|down|status``: the local development broker."""
+
+from __future__ import annotations
+
+import click
+
+from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.settings import PathSettings
+
+
+def _broker() -> LocalKafka:
+    return LocalKafka(LocalKafkaSettings(), PathSettings())
+
+
+@click.group()
+def kafka() -> None:
+    """Run a local Apache Kafka (KRaft) from Maven Central jars; no Docker needed."""
+
+
+@kafka.command()
+def up() -> None:
+    """Resolve the jars, start the broker, wait until it serves metadata."""
+    broker = _broker()
+    was_running = broker.status().running
+    status = broker.up()
+    verb = "already running" if was_running else "started"
+    click.echo(
+        f"kafka {verb}: {status.bootstrap_servers} (pid {status.pid}, logs {status.log_file})"
+    )
+
+
+@kafka.command()
+def down() -> None:
+    """Stop the broker started by `up`."""
+    broker = _broker()
+    if broker.down():
+        click.echo(f"kafka stopped ({broker.bootstrap_servers})")
+    else:
+        click.echo(f"kafka was not running ({broker.bootstrap_servers})")
+
+
+@kafka.command()
+def status() -> None:
+    """Say whether the local broker runs; exit 1 if it does not."""
+    state = _broker().status()
+    if state.running:
+        click.echo(f"kafka running: {state.bootstrap_servers} (pid {state.pid}, data {state.home})")
+    else:
+        click.echo(f"kafka not running ({state.bootstrap_servers}, data {state.home})")
+        raise SystemExit(1)

@@ -1,0 +1,10 @@
+"""A local Apache Kafka (KRaft, one combined broker+controller) started from Maven Central jars.
+
+For machines without Docker: ``LocalKafka(settings, paths).up()`` resolves the jars with
+Maven into the cache dir, formats storage once, starts the broker and waits for metadata.
+"""
+
+from sessionflow.local_kafka.launcher import BrokerStatus, LocalKafka, LocalKafkaError
+from sessionflow.local_kafka.settings import LocalKafkaSettings
+
+__all__ = ["BrokerStatus", "LocalKafka", "LocalKafkaError", "LocalKafkaSettings"]

@@ -1,0 +1,305 @@
+"""Start, stop and inspect one local KRaft broker+controller.
+
+Everything the broker writes stays under ``<data_dir>/kafka-<port>/``: config, KRaft log
+dirs, logs, pid file and JVM temp files (``-XX:-UsePerfData`` keeps it out of /tmp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sessionflow.errors import InfrastructureError
+from sessionflow.local_kafka.resolver import kafka_libs, require_tool
+from sessionflow.local_kafka.settings import LocalKafkaSettings
+from sessionflow.settings import PathSettings
+
+_SERVER_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers={host}:{controller_port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={log_dirs}
+num.partitions={partitions}
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+"""
+
+_LOG4J2 = """\
+Configuration:
+  Appenders:
+    RollingFile:
+      name: file
+      fileName: "{log_file}"
+      filePattern: "{log_file}.%i"
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+      SizeBasedTriggeringPolicy:
+        size: 20MB
+      DefaultRolloverStrategy:
+        max: 3
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: file
+"""
+
+
+class LocalKafkaError(InfrastructureError):
+    """The local broker could not be resolved, started, reached or stopped."""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``status`` reports about the local broker."""
+
+    running: bool
+    pid: int | None
+    bootstrap_servers: str
+    home: Path
+    log_file: Path
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _accepts_connections(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _random_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def fetch_metadata(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
+    """True when a Kafka client can bootstrap and fetch cluster metadata from the servers."""
+    from aiokafka import AIOKafkaClient
+
+    async def probe() -> bool:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout_s)
+            return bool(client.cluster.brokers())
+        except Exception:  # any failure means "not reachable yet"
+            return False
+        finally:
+            await client.close()
+
+    result: list[bool] = []
+    # A thread of its own, so this works whether or not the caller runs an event loop.
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(probe())))
+    worker.start()
+    worker.join()
+    return bool(result and result[0])
+
+
+class LocalKafka:
+    """One local broker identified by its port; ``up`` twice is harmless."""
+
+    def __init__(self, settings: LocalKafkaSettings, paths: PathSettings) -> None:
+        self._settings = settings
+        self._paths = paths
+        self.home = paths.data_dir / f"kafka-{settings.port}"
+        self.log_file = self.home / "logs" / "server.log"
+        self._pid_file = self.home / "broker.pid"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port`` clients connect to."""
+        return f"{self._settings.host}:{self._settings.port}"
+
+    def status(self) -> BrokerStatus:
+        """Whether our broker process runs (by pid file and /proc)."""
+        pid = self._running_pid()
+        return BrokerStatus(pid is not None, pid, self.bootstrap_servers, self.home, self.log_file)
+
+    def up(self) -> BrokerStatus:
+        """Start the broker unless it already runs; return once it serves metadata."""
+        if self._running_pid() is not None:
+            self._wait_ready()
+            return self.status()
+        java = require_tool("java", "install a Java 17+ runtime to run the local Kafka")
+        self._check_ports_free()
+        libs = kafka_libs(self._paths.cache_dir, self._settings.version)
+        self._write_config()
+        self._format_storage(java, libs)
+        self._start(java, libs)
+        self._wait_ready()
+        return self.status()
+
+    def down(self, timeout_s: float = 30.0) -> bool:
+        """Stop the broker (SIGTERM, SIGKILL after ``timeout_s``); False if it was not running."""
+        pid = self._running_pid()
+        if pid is None:
+            self._pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        if not self._wait_exit(pid, timeout_s):
+            os.kill(pid, signal.SIGKILL)
+            self._wait_exit(pid, 10.0)
+        self._pid_file.unlink(missing_ok=True)
+        return True
+
+    def _running_pid(self) -> int | None:
+        try:
+            pid = int(self._pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if not _alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if str(self.home).encode() in cmdline else None
+
+    def _check_ports_free(self) -> None:
+        host = self._settings.host
+        for port in (self._settings.port, self._settings.resolved_controller_port):
+            if _port_in_use(host, port):
+                raise LocalKafkaError(
+                    f"port {host}:{port} is already in use by another process; "
+                    "set SESSIONFLOW_KAFKA_PORT and SESSIONFLOW_KAFKA_CONTROLLER_PORT to free ones"
+                )
+
+    def _write_config(self) -> None:
+        for sub in ("data", "logs", "tmp"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        s = self._settings
+        (self.home / "server.properties").write_text(
+            _SERVER_PROPERTIES.format(
+                host=s.host,
+                port=s.port,
+                controller_port=s.resolved_controller_port,
+                log_dirs=self.home / "data",
+                partitions=s.partitions,
+            )
+        )
+        (self.home / "log4j2.yaml").write_text(_LOG4J2.format(log_file=self.log_file))
+
+    def _java_command(self, java: str, libs: Path, main_class: str) -> list[str]:
+        return [
+            java,
+            f"-Xmx{self._settings.heap_mb}m",
+            f"-Xms{min(256, self._settings.heap_mb)}m",
+            "-XX:-UsePerfData",
+            "-XX:+UseG1GC",
+            f"-Djava.io.tmpdir={self.home / 'tmp'}",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            f"-Dkafka.logs.dir={self.home / 'logs'}",
+            "-cp",
+            f"{libs}/*",
+            main_class,
+        ]
+
+    def _format_storage(self, java: str, libs: Path) -> None:
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        command = [
+            *self._java_command(java, libs, "kafka.tools.StorageTool"),
+            "format", "-t", _random_cluster_id(),
+            "-c", str(self.home / "server.properties"), "--standalone",
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise LocalKafkaError(
+                f"formatting KRaft storage failed: {result.stderr.strip()[-300:]}"
+            )
+
+    def _start(self, java: str, libs: Path) -> None:
+        console = (self.home / "logs" / "console.log").open("ab")
+        command = self._java_command(java, libs, "kafka.Kafka")
+        command.append(str(self.home / "server.properties"))
+        with console:
+            self._process = subprocess.Popen(
+                command,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
+        self._pid_file.write_text(str(self._process.pid))
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self._settings.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._running_pid() is None:
+                raise LocalKafkaError(
+                    f"the broker exited during start-up; see {self.home / 'logs'}: "
+                    + self._log_tail()
+                )
+            if _accepts_connections(self._settings.host, self._settings.port) and fetch_metadata(
+                self.bootstrap_servers
+            ):
+                return
+            time.sleep(0.25)  # polling interval of a condition wait, not synchronisation
+        raise LocalKafkaError(
+            f"the broker did not serve metadata within {self._settings.start_timeout_s:.0f}s; "
+            f"see {self.log_file}"
+        )
+
+    def _wait_exit(self, pid: int, timeout_s: float) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            try:
+                self._process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return True
+            time.sleep(0.1)
+        return not _alive(pid)
+
+    def _log_tail(self) -> str:
+        for name in ("console.log", "server.log"):
+            path = self.home / "logs" / name
+            if path.exists() and path.stat().st_size:
+                lines = path.read_text(errors="replace").strip().splitlines()
+                errors = [line for line in lines if "ERROR" in line or "Exception" in line]
+                return (errors or lines)[-1][:300]
+        return "no log output"

@@ -1,0 +1,29 @@
+"""Settings of the local development broker (``sessionflow kafka up``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LocalKafkaSettings(BaseSettings):
+    """One KRaft node on loopback; the jars come from Maven Central."""
+
+    model_config = SettingsConfigDict(env_prefix="SESSIONFLOW_KAFKA_", frozen=True)
+
+    version: str = Field(default="4.4.0", description="Apache Kafka version (kafka_2.13).")
+    host: str = Field(default="127.0.0.1", description="Address the local broker listens on.")
+    port: int = Field(default=9092, ge=1, le=65535, description="Client (PLAINTEXT) port.")
+    controller_port: int | None = Field(
+        default=None, ge=1, le=65535, description="KRaft controller port; unset: port + 1."
+    )
+    heap_mb: int = Field(default=512, ge=128, le=1024, description="JVM heap of the broker, MiB.")
+    partitions: int = Field(default=6, ge=1, description="Default partitions of new topics.")
+    start_timeout_s: float = Field(
+        default=90.0, gt=0, description="How long `up` waits for the broker to serve metadata."
+    )
+
+    @property
+    def resolved_controller_port(self) -> int:
+        """The controller port: the configured one, else the client port + 1."""
+        return self.controller_port if self.controller_port is not None else self.port + 1

@@ -1,0 +1,17 @@
+"""Helpers for testing code built on sessionflow against real Kafka and real ClickHouse.
+
+Shipped with the library (as bytewax does) so services can test their producers the way
+sessionflow tests itself: no mocked broker, no fake sink.
+"""
+
+from sessionflow.testing.clickhouse import clickhouse_client, temporary_database
+from sessionflow.testing.kafka import docker_available, kafka_broker
+from sessionflow.testing.names import unique_name
+
+__all__ = [
+    "clickhouse_client",
+    "docker_available",
+    "kafka_broker",
+    "temporary_database",
+    "unique_name",
+]

@@ -1,0 +1,43 @@
+"""Session-wide real infrastructure: one Kafka broker and one ClickHouse client per run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sessionflow.testing import clickhouse_client, kafka_broker, temporary_database, unique_name
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of the run's broker (env, testcontainers or the local launcher)."""
+    with kafka_broker() as servers:
+        yield servers
+
+
+@pytest.fixture
+def topic_name() -> str:
+    """A topic name no other test uses."""
+    return unique_name("test-events")
+
+
+@pytest.fixture
+def group_id() -> str:
+    """A consumer group no other test uses."""
+    return unique_name("test-group")
+
+
+@pytest.fixture(scope="session")
+def ch_client() -> Iterator[Any]:
+    """The run's clickhouse-connect client (chdb allows one per process)."""
+    with clickhouse_client() as client:
+        yield client
+
+
+@pytest.fixture
+def ch_database(ch_client: Any) -> Iterator[str]:
+    """A database of this test's own, dropped afterwards."""
+    with temporary_database(ch_client) as name:
+        yield name

@@ -1,0 +1,127 @@
+"""`sessionflow kafka up|down|status` as a user runs it: real jars, real JVM, real broker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sessionflow.errors import InfrastructureError
+from sessionflow.local_kafka.launcher import LocalKafka, LocalKafkaError, fetch_metadata
+from sessionflow.local_kafka.resolver import kafka_libs
+from sessionflow.local_kafka.settings import LocalKafkaSettings
+from sessionflow.settings import PathSettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        SESSIONFLOW_DATA_DIR=str(tmp_path / "data"),
+        SESSIONFLOW_CACHE_DIR=str(PathSettings().cache_dir),
+        SESSIONFLOW_KAFKA_PORT=str(free_port()),
+        SESSIONFLOW_KAFKA_CONTROLLER_PORT=str(free_port()),
+    )
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "sessionflow.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+
+
+def tmp_entries() -> set[str]:
+    return {p.name for p in Path("/tmp").iterdir() if "hsperf" in p.name or "kafka" in p.name}
+
+
+def broker_processes(marker: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def test_up_twice_then_down_leaves_nothing_behind(cli_env: dict[str, str]) -> None:
+    data_dir = cli_env["SESSIONFLOW_DATA_DIR"]
+    before = tmp_entries()
+
+    first = run_cli(cli_env, "kafka", "up")
+    second = run_cli(cli_env, "kafka", "up")
+    bootstrap = f"127.0.0.1:{cli_env['SESSIONFLOW_KAFKA_PORT']}"
+    reachable = fetch_metadata(bootstrap)
+    status_up = run_cli(cli_env, "kafka", "status")
+    down = run_cli(cli_env, "kafka", "down")
+    status_down = run_cli(cli_env, "kafka", "status")
+
+    assert first.returncode == 0, first.stderr
+    assert "started" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert "already running" in second.stdout
+    assert reachable
+    assert status_up.returncode == 0
+    assert down.returncode == 0
+    assert "stopped" in down.stdout
+    assert status_down.returncode == 1
+    assert broker_processes(data_dir) == []
+    assert tmp_entries() <= before
+    assert not fetch_metadata(bootstrap, timeout_s=1.0)
+
+
+def test_port_taken_is_one_clear_line(cli_env: dict[str, str]) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", int(cli_env["SESSIONFLOW_KAFKA_PORT"])))
+        blocker.listen()
+        result = run_cli(cli_env, "kafka", "up")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_java_is_one_clear_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    cli_env["PATH"] = str(tmp_path)  # no java, no mvn on it
+    result = run_cli(cli_env, "kafka", "up")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: `java` not found on PATH: install a Java 17+ runtime to run the local Kafka"
+    )
+
+
+def test_missing_maven_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InfrastructureError, match=r"`mvn` not found on PATH"):
+        kafka_libs(tmp_path / "empty-cache", "4.4.0")
+
+
+def test_broker_that_dies_at_start_up_is_reported(tmp_path: Path) -> None:
+    paths = PathSettings(cache_dir=PathSettings().cache_dir, data_dir=tmp_path)
+    broker = LocalKafka(
+        LocalKafkaSettings(port=free_port(), controller_port=free_port(), heap_mb=128),
+        paths,
+    )
+    (broker.home / "data").mkdir(parents=True)
+    (broker.home / "data" / "meta.properties").write_text("version=1\nnode.id=99\n")  # corrupt
+    try:
+        with pytest.raises(LocalKafkaError, match="exited during start-up"):
+            broker.up()
+    finally:
+        broker.down()
+    assert broker_processes(str(broker.home)) == []
+
+
+@pytest.fixture(autouse=True)
+def _no_broker_left(cli_env: dict[str, str]) -> Iterator[None]:
+    yield
+    run_cli(cli_env, "kafka", "down")
