@@ -26,11 +26,14 @@ class PathSettings(BaseSettings):
 
     cache_dir: Path = Field(
         default_factory=lambda: _xdg_dir("XDG_CACHE_HOME", ".cache"),
-        description="Downloads that can be fetched again (the Kafka jars).",
+        description="Downloads that can be fetched again (Kafka jars); ~/.cache/sessionflow.",
     )
     data_dir: Path = Field(
         default_factory=lambda: _xdg_dir("XDG_DATA_HOME", ".local/share"),
-        description="State: the local broker's log dirs and the embedded ClickHouse data.",
+        description=(
+            "State: the local broker's log dirs and the embedded ClickHouse data; "
+            "default ~/.local/share/sessionflow."
+        ),
     )
 
 

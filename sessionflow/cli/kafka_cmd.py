@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.local_kafka.resolver import kafka_libs
 from sessionflow.settings import PathSettings
 
 
@@ -27,6 +28,14 @@ def up() -> None:
     click.echo(
         f"kafka {verb}: {status.bootstrap_servers} (pid {status.pid}, logs {status.log_file})"
     )
+
+
+@kafka.command()
+def fetch() -> None:
+    """Resolve the Kafka jars with Maven into the cache (what `up` does first)."""
+    settings, paths = LocalKafkaSettings(), PathSettings()
+    libs = kafka_libs(paths.cache_dir, settings.version)
+    click.echo(f"kafka {settings.version} jars ready in {libs}")
 
 
 @kafka.command()

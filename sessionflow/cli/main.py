@@ -27,9 +27,13 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
+    from sessionflow.cli.demo_cmd import demo
     from sessionflow.cli.kafka_cmd import kafka
+    from sessionflow.cli.settings_cmd import settings_command
 
     cli.add_command(kafka)
+    cli.add_command(settings_command)
+    cli.add_command(demo)
 
 
 _register()
