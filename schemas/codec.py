@@ -1,0 +1,190 @@
+"""Avro single-object encoding of session events.
+
+Wire format (Avro spec, "Single object encoding")::
+
+    C3 01 | CRC-64-AVRO fingerprint of the writer schema, 8 bytes little-endian | Avro body
+
+The decoder looks the fingerprint up among *all* published versions and projects the body
+onto the current (latest) reader schema. Decoding raises only :class:`DecodeError`
+subclasses, whatever the bytes.
+
+Shapes of the plain-dict API (:meth:`EventCodec.decode`, :meth:`EventCodec.encode_record`):
+envelope fields by name; ``occurred_at`` as **int milliseconds since the Unix epoch (UTC)**
+(decode never builds datetimes; encode also accepts an aware datetime); enums as their
+string values; ``payload`` as a plain dict of the record matching ``event_type``; nested
+records as dicts; absent optional fields as ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from io import BytesIO
+from types import MappingProxyType
+from typing import Any, Final
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
+
+from schemas.avrogen import fullname
+from schemas.errors import (
+    BadMarkerError,
+    DecodeError,
+    EventValidationError,
+    InconsistentEventError,
+    MalformedBodyError,
+    ResolutionError,
+    TrailingBytesError,
+    TruncatedBodyError,
+    UnknownFingerprintError,
+)
+from schemas.models import PAYLOAD_MODELS, EventEnvelope
+from schemas.registry import SchemaVersion, load_published
+from schemas.validation import validate_event
+
+MARKER: Final = b"\xc3\x01"
+HEADER_SIZE: Final = 10
+_TYPE_TO_RECORD: Final = MappingProxyType(
+    {event_type.value: fullname(model) for event_type, model in PAYLOAD_MODELS.items()}
+)
+_RECORD_TO_TYPE: Final = MappingProxyType({v: k for k, v in _TYPE_TO_RECORD.items()})
+
+
+class EventCodec:
+    """Encoder/decoder for the ``session-events`` topic. Immutable; build once, share freely.
+
+    ``versions`` defaults to every version published in the package; the last one is the
+    reader schema. ``writer_version`` (default: the reader's) selects the schema used to
+    encode, e.g. to keep writing an older version during a rollout.
+    """
+
+    __slots__ = ("_decoders", "_header", "_writer", "current", "versions", "writer")
+
+    def __init__(
+        self,
+        versions: Sequence[SchemaVersion] | None = None,
+        *,
+        writer_version: int | None = None,
+    ) -> None:
+        self.versions: tuple[SchemaVersion, ...] = tuple(
+            load_published() if versions is None else versions
+        )
+        if not self.versions:
+            raise ValueError("EventCodec needs at least one schema version")
+        self.current: SchemaVersion = self.versions[-1]
+        by_number = {item.version: item for item in self.versions}
+        if writer_version is not None and writer_version not in by_number:
+            raise ValueError(f"no published schema version {writer_version}")
+        self.writer: SchemaVersion = by_number[writer_version or self.current.version]
+        self._writer = self.writer.parsed
+        self._header = MARKER + self.writer.fingerprint
+        reader = self.current.parsed_raw
+        self._decoders: Mapping[bytes, tuple[Any, Any]] = MappingProxyType(
+            {
+                item.fingerprint: (item.parsed_raw, None if item is self.current else reader)
+                for item in self.versions
+            }
+        )
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(self, event: EventEnvelope) -> bytes:
+        """Encode a validated envelope model (single-object encoding, writer schema)."""
+        return self._write(event.model_dump(), event.event_type.value)
+
+    def encode_record(self, record: Mapping[str, Any]) -> bytes:
+        """Encode a plain event dict (bulk path: Avro type checks only, no pydantic).
+
+        Raises :class:`EventValidationError`; on failure the record is re-checked with the
+        models so the message names the field. Unknown keys are ignored.
+        """
+        event_type = record.get("event_type")
+        occurred_at = record.get("occurred_at")
+        if isinstance(occurred_at, datetime) and occurred_at.tzinfo is None:
+            raise EventValidationError(str(event_type), "occurred_at", "naive datetime")
+        try:
+            return self._write(record, event_type)
+        except EventValidationError:
+            raise
+        except Exception as exc:
+            validate_event(record)  # raises the precise one-line error if models disagree
+            raise EventValidationError(str(event_type), "<record>", str(exc)) from exc
+
+    def _write(self, record: Mapping[str, Any], event_type: Any) -> bytes:
+        record_name = _TYPE_TO_RECORD.get(event_type)
+        if record_name is None:
+            raise EventValidationError(str(event_type), "event_type", "unknown event type")
+        payload = record.get("payload")
+        if not isinstance(payload, Mapping):
+            raise EventValidationError(event_type, "payload", "must be a mapping")
+        body = dict(record)
+        body["payload"] = (record_name, payload)
+        out = BytesIO()
+        out.write(self._header)
+        schemaless_writer(out, self._writer, body)
+        return out.getvalue()
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """Decode to a plain dict projected on the current reader schema (no pydantic).
+
+        ``occurred_at`` comes back as int milliseconds since the epoch (UTC).
+        Raises only :class:`DecodeError` subclasses.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise BadMarkerError(f"expected bytes, got {type(data).__name__}")
+        if len(data) < HEADER_SIZE or data[:2] != MARKER:
+            raise BadMarkerError("not an Avro single-object message (marker C3 01 missing)")
+        fingerprint = bytes(data[2:HEADER_SIZE])
+        schemas = self._decoders.get(fingerprint)
+        if schemas is None:
+            raise UnknownFingerprintError(fingerprint)
+        stream = BytesIO(data)
+        stream.seek(HEADER_SIZE)
+        try:
+            record: Any = schemaless_reader(
+                stream,
+                schemas[0],
+                schemas[1],
+                return_record_name=True,
+                return_record_name_override=True,
+            )
+        except Exception as exc:
+            raise _classify(exc) from exc
+        if stream.tell() != len(data):
+            raise TrailingBytesError(f"{len(data) - stream.tell()} bytes after the record")
+        record_name, payload = record["payload"]
+        if _RECORD_TO_TYPE.get(record_name) != record["event_type"]:
+            raise InconsistentEventError(
+                f"event_type {record['event_type']!r} carries a {record_name} payload"
+            )
+        record["payload"] = payload
+        result: dict[str, Any] = record
+        return result
+
+    def decode_model(self, data: bytes) -> EventEnvelope:
+        """Decode and validate into an :class:`EventEnvelope` (``occurred_at`` aware UTC).
+
+        Raises :class:`DecodeError` subclasses, or :class:`EventValidationError` when
+        Avro-valid bytes break a model constraint (e.g. a non-UUID event_id).
+        """
+        return validate_event(self.decode(data))
+
+    def writer_version(self, data: bytes) -> int:
+        """Published version number that wrote ``data``; raises :class:`DecodeError`."""
+        if len(data) < HEADER_SIZE or data[:2] != MARKER:
+            raise BadMarkerError("not an Avro single-object message (marker C3 01 missing)")
+        fingerprint = bytes(data[2:HEADER_SIZE])
+        for item in self.versions:
+            if item.fingerprint == fingerprint:
+                return item.version
+        raise UnknownFingerprintError(fingerprint)
+
+
+def _classify(exc: Exception) -> DecodeError:
+    if isinstance(exc, SchemaResolutionError):
+        return ResolutionError(f"cannot resolve writer to reader schema: {exc}")
+    if isinstance(exc, EOFError) or (isinstance(exc, IndexError) and "string index" in str(exc)):
+        return TruncatedBodyError("body ended before the record was complete")
+    return MalformedBodyError(f"invalid Avro body: {type(exc).__name__}: {exc}")
