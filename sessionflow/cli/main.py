@@ -30,10 +30,12 @@ def _register() -> None:
     from sessionflow.cli.demo_cmd import demo
     from sessionflow.cli.kafka_cmd import kafka
     from sessionflow.cli.settings_cmd import settings_command
+    from sessionflow.cli.topics_cmd import topics
 
     cli.add_command(kafka)
     cli.add_command(settings_command)
     cli.add_command(demo)
+    cli.add_command(topics)
 
 
 _register()

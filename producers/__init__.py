@@ -1,0 +1,1 @@
+"""Producer SDK, topic administration and bulk publishing for session events."""

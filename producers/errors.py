@@ -1,0 +1,42 @@
+"""Typed errors of the producer SDK and topic admin; all derive from :class:`ProducerError`.
+
+Every failure of a send surfaces as one of these (the aiokafka exception, if any, is the
+``__cause__``); nothing is retried past the configured timeouts.
+"""
+
+from __future__ import annotations
+
+from sessionflow.errors import SessionflowError
+
+
+class ProducerError(SessionflowError):
+    """Root of every error raised by :mod:`producers`."""
+
+
+class ProducerNotStartedError(ProducerError):
+    """A send was attempted before ``start()`` or after ``stop()``."""
+
+
+class BrokerUnavailableError(ProducerError):
+    """The brokers could not be reached (or did not answer) within the start timeout."""
+
+
+class EventValidationFailedError(ProducerError):
+    """The event does not satisfy the contract; nothing was sent."""
+
+
+class DeliveryFailedError(ProducerError):
+    """The broker refused the record or the producer failed; the record was not written."""
+
+
+class DeliveryTimeoutError(ProducerError):
+    """No acknowledgement within ``delivery_timeout_ms``.
+
+    The outcome is unknown: the record may still be written later (idempotence guarantees at
+    most once), so callers that must know should check the topic or resend with the same
+    ``event_id`` (readers collapse duplicates by ``event_id``).
+    """
+
+
+class TopicAdminError(ProducerError):
+    """Creating or describing topics failed; the message names the topic and the reason."""

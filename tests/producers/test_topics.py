@@ -1,0 +1,90 @@
+"""`topics create` is idempotent and `topics describe` reports offsets and lag, on a real broker."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from click.testing import CliRunner
+
+from producers.errors import TopicAdminError
+from producers.settings import TopicSettings
+from producers.topics import create_topics, describe_topics
+from sessionflow.cli.main import cli
+from sessionflow.settings import KafkaSettings
+
+
+def _kafka(bootstrap: str, topic: str) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq")
+
+
+async def test_create_twice_is_harmless(kafka_bootstrap: str, topic_name: str) -> None:
+    kafka = _kafka(kafka_bootstrap, topic_name)
+    settings = TopicSettings(partitions=4)
+
+    first = await create_topics(kafka, settings)
+    second = await create_topics(kafka, TopicSettings(partitions=8))
+
+    assert [(o.name, o.created, o.partitions) for o in first] == [
+        (topic_name, True, 4),
+        (f"{topic_name}.dlq", True, 1),
+    ]
+    assert [(o.created, o.partitions) for o in second] == [(False, 4), (False, 1)]
+    (events, dlq) = await describe_topics(kafka, [topic_name, f"{topic_name}.dlq"])
+    assert events.configs["cleanup.policy"] == "delete"
+    assert events.configs["retention.ms"] == str(settings.retention_ms)
+    assert events.configs["compression.type"] == "producer"
+    assert dlq.configs["retention.ms"] == str(settings.dlq_retention_ms)
+
+
+async def test_describe_shows_end_offsets_and_group_lag(
+    kafka_bootstrap: str, topic_name: str, group_id: str
+) -> None:
+    kafka = _kafka(kafka_bootstrap, topic_name)
+    await create_topics(kafka, TopicSettings(partitions=2))
+    async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer:
+        for _ in range(5):
+            await producer.send_and_wait(topic_name, b"x", partition=0)
+        for _ in range(3):
+            await producer.send_and_wait(topic_name, b"y", partition=1)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    tp0, tp1 = TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)
+    async with consumer:
+        consumer.assign([tp0, tp1])
+        await consumer.commit({tp0: 2, tp1: 3})
+
+    (described,) = await describe_topics(kafka, [topic_name])
+
+    assert described.end_offsets == {0: 5, 1: 3}
+    (group,) = [g for g in described.groups if g.group_id == group_id]
+    assert dict(group.committed) == {0: 2, 1: 3}
+    assert dict(group.lag) == {0: 3, 1: 0}
+    assert group.total_lag == 3
+
+
+async def test_describe_unknown_topic_is_a_typed_error(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    with pytest.raises(TopicAdminError, match=topic_name):
+        await describe_topics(_kafka(kafka_bootstrap, topic_name), [topic_name])
+
+
+def test_cli_create_then_describe(kafka_bootstrap: str, topic_name: str) -> None:
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC": topic_name,
+        "KAFKA_DLQ_TOPIC": f"{topic_name}.dlq",
+    }
+    runner = CliRunner()
+
+    first = runner.invoke(cli, ["topics", "create", "--partitions", "3"], env=env)
+    second = runner.invoke(cli, ["topics", "create"], env=env)
+    described = runner.invoke(cli, ["topics", "describe"], env=env)
+
+    assert first.exit_code == 0, first.output
+    assert f"created {topic_name} (3 partitions)" in first.output
+    assert f"exists  {topic_name} (3 partitions)" in second.output
+    assert described.exit_code == 0, described.output
+    assert topic_name in described.output
+    assert "end offset" in described.output
