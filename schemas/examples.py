@@ -63,6 +63,7 @@ _PAYLOADS: tuple[ContractModel, ...] = (
         ],
         tool_call_ids=["call_01"],
         usage=_USAGE,
+        model="gpt-4o",
     ),
     MessageUpdated(message_id="msg_0001", content="I looked at the auth logs.", usage=_USAGE),
     ToolCallPending(

@@ -163,6 +163,9 @@ class MessageCreated(ContractModel):
     usage: TokenUsage | None = Field(
         default=None, description="Tokens spent producing the message, if known."
     )
+    model: str | None = Field(
+        default=None, description="Model that produced the message, if any (added in v2)."
+    )
 
 
 class MessageUpdated(ContractModel):
