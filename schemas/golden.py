@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -17,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from schemas.codec import EventCodec
-from schemas.errors import SchemaLoadError
+from schemas.enums import EventType
+from schemas.errors import SchemaError, SchemaLoadError
 from schemas.examples import example_events
+from schemas.models import PAYLOAD_MODELS
 from schemas.registry import load_published
 
 
@@ -65,6 +68,41 @@ def build_golden(version: int) -> dict[str, Any]:
             "record": reader.decode(message),
         }
     return {"version": version, "fingerprint": own[-1].fingerprint.hex(), "vectors": vectors}
+
+
+def golden_problems(codec: EventCodec, vectors: list[GoldenVector]) -> list[str]:
+    """Decode ``vectors`` with ``codec``'s reader; describe every mismatch ([] = all good).
+
+    A vector must decode to its committed record, except that payload fields the reader has
+    and the writer lacked take the reader's default.
+    """
+    problems = []
+    for vector in vectors:
+        try:
+            decoded = codec.decode(vector.message)
+        except SchemaError as exc:
+            problems.append(f"{vector.event_type}: {type(exc).__name__}: {exc}")
+            continue
+        expected = dict(vector.record)
+        payload = dict(expected.pop("payload"))
+        defaults = _payload_defaults(codec, vector.event_type)
+        for name in decoded["payload"]:
+            payload.setdefault(name, defaults.get(name, _MISSING))
+        if decoded != {**expected, "payload": payload}:
+            problems.append(f"{vector.event_type}: decoded record differs from the golden one")
+    return problems
+
+
+_MISSING = object()
+
+
+def _payload_defaults(codec: EventCodec, event_type: str) -> dict[str, Any]:
+    record_name = PAYLOAD_MODELS[EventType(event_type)].__name__
+    payload_field = next(f for f in codec.current.schema["fields"] if f["name"] == "payload")
+    for branch in payload_field["type"]:
+        if isinstance(branch, Mapping) and branch.get("name") == record_name:
+            return {f["name"]: f["default"] for f in branch["fields"] if "default" in f}
+    return {}
 
 
 def main(argv: list[str]) -> int:

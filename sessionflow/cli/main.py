@@ -29,6 +29,7 @@ def cli(verbose: bool) -> None:
 def _register() -> None:
     from sessionflow.cli.demo_cmd import demo
     from sessionflow.cli.kafka_cmd import kafka
+    from sessionflow.cli.schemas_cmd import schemas
     from sessionflow.cli.settings_cmd import settings_command
     from sessionflow.cli.topics_cmd import topics
 
@@ -36,6 +37,7 @@ def _register() -> None:
     cli.add_command(settings_command)
     cli.add_command(demo)
     cli.add_command(topics)
+    cli.add_command(schemas)
 
 
 _register()
