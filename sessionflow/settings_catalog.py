@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pydantic_settings import BaseSettings
 
+from producers.settings import ProducerSettings, TopicSettings
 from sessionflow.local_kafka.settings import LocalKafkaSettings
 from sessionflow.settings import ClickHouseSettings, KafkaSettings, PathSettings
 
@@ -25,7 +26,14 @@ class SettingRow:
 
 def settings_classes() -> tuple[type[BaseSettings], ...]:
     """The settings classes of every component, in the order the README lists them."""
-    return (KafkaSettings, ClickHouseSettings, PathSettings, LocalKafkaSettings)
+    return (
+        KafkaSettings,
+        ClickHouseSettings,
+        PathSettings,
+        LocalKafkaSettings,
+        ProducerSettings,
+        TopicSettings,
+    )
 
 
 def _default_text(cls: type[BaseSettings], name: str) -> str:
