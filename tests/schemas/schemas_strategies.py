@@ -18,7 +18,9 @@ from schemas import PAYLOAD_MODELS, EventEnvelope, EventType
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 _TEXT = st.text(max_size=40)  # hypothesis excludes surrogates by default: always valid UTF-8

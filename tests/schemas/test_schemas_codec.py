@@ -87,7 +87,7 @@ def test_encode_record_accepts_aware_datetime_and_rejects_naive() -> None:
     record = CODEC.decode(CODEC.encode(example_events()[3]))
     moment = millis_to_datetime(record["occurred_at"])
     assert CODEC.encode_record({**record, "occurred_at": moment}) == CODEC.encode_record(record)
-    with pytest.raises(EventValidationError, match="session.ended: occurred_at: naive"):
+    with pytest.raises(EventValidationError, match=r"session\.ended: occurred_at: naive"):
         CODEC.encode_record({**record, "occurred_at": moment.replace(tzinfo=None)})
 
 

@@ -14,15 +14,47 @@ from schemas.avrogen import generate
 from schemas.registry import avsc_root
 
 AVSC = Path(str(avsc_root()))
-SEED_EVENT_TYPES = """session.created session.activated session.suspended session.ended
-message.created message.updated tool_call.pending tool_call.approved tool_call.rejected
-tool_call.completed tool_call.failed stream.started stream.chunk stream.ended
-error.occurred""".split()
-SEED_ERROR_CODES = """SESSION_NOT_FOUND SESSION_ALREADY_EXISTS INVALID_STATE SESSION_EXPIRED
-MESSAGE_NOT_FOUND INVALID_MESSAGE MESSAGE_TOO_LONG TOOL_NOT_FOUND TOOL_EXECUTION_FAILED
-TOOL_TIMEOUT INVALID_TOOL_ARGS APPROVAL_REQUIRED APPROVAL_TIMEOUT APPROVAL_REJECTED LLM_ERROR
-LLM_TIMEOUT RATE_LIMITED TOKEN_LIMIT INTERNAL_ERROR DATABASE_ERROR CACHE_ERROR
-VALIDATION_ERROR""".split()
+SEED_EVENT_TYPES = [
+    "session.created",
+    "session.activated",
+    "session.suspended",
+    "session.ended",
+    "message.created",
+    "message.updated",
+    "tool_call.pending",
+    "tool_call.approved",
+    "tool_call.rejected",
+    "tool_call.completed",
+    "tool_call.failed",
+    "stream.started",
+    "stream.chunk",
+    "stream.ended",
+    "error.occurred",
+]
+SEED_ERROR_CODES = [
+    "SESSION_NOT_FOUND",
+    "SESSION_ALREADY_EXISTS",
+    "INVALID_STATE",
+    "SESSION_EXPIRED",
+    "MESSAGE_NOT_FOUND",
+    "INVALID_MESSAGE",
+    "MESSAGE_TOO_LONG",
+    "TOOL_NOT_FOUND",
+    "TOOL_EXECUTION_FAILED",
+    "TOOL_TIMEOUT",
+    "INVALID_TOOL_ARGS",
+    "APPROVAL_REQUIRED",
+    "APPROVAL_TIMEOUT",
+    "APPROVAL_REJECTED",
+    "LLM_ERROR",
+    "LLM_TIMEOUT",
+    "RATE_LIMITED",
+    "TOKEN_LIMIT",
+    "INTERNAL_ERROR",
+    "DATABASE_ERROR",
+    "CACHE_ERROR",
+    "VALIDATION_ERROR",
+]
 
 
 def _latest_dir() -> Path:
@@ -76,7 +108,8 @@ def test_every_published_field_and_type_has_a_doc(version_dir: Path) -> None:
 def test_envelope_union_lists_the_15_payloads_in_event_type_order() -> None:
     envelope = _committed(_latest_dir())["sessionflow.events.EventEnvelope"]
     payload = next(f for f in envelope["fields"] if f["name"] == "payload")
-    assert payload["type"] == [f"sessionflow.events.{PAYLOAD_MODELS[t].__name__}" for t in EventType]
+    names = [f"sessionflow.events.{PAYLOAD_MODELS[t].__name__}" for t in EventType]
+    assert payload["type"] == names
 
 
 def test_published_versions_load_with_distinct_fingerprints() -> None:
