@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from schemas.enums import ApprovalMode, ErrorCode, EventType, MessageRole, SessionOutcome
 
@@ -366,9 +367,14 @@ class EventEnvelope(ContractModel):
         envelope = handler(data)
         expected = PAYLOAD_MODELS[envelope.event_type]
         if type(envelope.payload) is not expected:
-            raise ValueError(
-                f"payload is a {type(envelope.payload).__name__}, "
-                f"{envelope.event_type.value} needs a {expected.__name__}"
+            problem = PydanticCustomError(
+                "payload_type",
+                "{event_type} needs a {expected} payload",
+                {"event_type": envelope.event_type.value, "expected": expected.__name__},
+            )
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [{"type": problem, "loc": ("payload",), "input": type(envelope.payload).__name__}],
             )
         return envelope
 

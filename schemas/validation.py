@@ -23,7 +23,7 @@ def validation_error(event_type: object, exc: ValidationError) -> EventValidatio
     errors = exc.errors(include_url=False)
     first = errors[0]
     field = ".".join(str(part) for part in first["loc"]) or "<event>"
-    problem = " ".join(str(first["msg"]).split())
+    problem = " ".join(str(first["msg"]).split()).removeprefix("Value error, ")
     if first["type"] != "missing":
         problem += f" (got {_short(first['input'])})"
     if len(errors) > 1:
