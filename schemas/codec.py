@@ -48,6 +48,7 @@ _TYPE_TO_RECORD: Final = MappingProxyType(
     {event_type.value: fullname(model) for event_type, model in PAYLOAD_MODELS.items()}
 )
 _RECORD_TO_TYPE: Final = MappingProxyType({v: k for k, v in _TYPE_TO_RECORD.items()})
+_BINARY: Final = (bytes, bytearray, memoryview)
 
 
 class EventCodec:
@@ -58,7 +59,15 @@ class EventCodec:
     encode, e.g. to keep writing an older version during a rollout.
     """
 
-    __slots__ = ("_decoders", "_header", "_writer", "current", "versions", "writer")
+    __slots__ = (
+        "_decoders",
+        "_header",
+        "_record_to_type",
+        "_writer",
+        "current",
+        "versions",
+        "writer",
+    )
 
     def __init__(
         self,
@@ -79,12 +88,12 @@ class EventCodec:
         self._writer = self.writer.parsed
         self._header = MARKER + self.writer.fingerprint
         reader = self.current.parsed_raw
-        self._decoders: Mapping[bytes, tuple[Any, Any]] = MappingProxyType(
-            {
-                item.fingerprint: (item.parsed_raw, None if item is self.current else reader)
-                for item in self.versions
-            }
-        )
+        # private plain dicts (never mutated after construction): faster lookups than proxies
+        self._decoders: dict[bytes, tuple[Any, Any]] = {
+            item.fingerprint: (item.parsed_raw, None if item is self.current else reader)
+            for item in self.versions
+        }
+        self._record_to_type: dict[str, str] = dict(_RECORD_TO_TYPE)
 
     # ------------------------------------------------------------------ encoding
 
@@ -132,7 +141,7 @@ class EventCodec:
         ``occurred_at`` comes back as int milliseconds since the epoch (UTC).
         Raises only :class:`DecodeError` subclasses.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if not isinstance(data, _BINARY):
             raise BadMarkerError(f"expected bytes, got {type(data).__name__}")
         if len(data) < HEADER_SIZE or data[:2] != MARKER:
             raise BadMarkerError("not an Avro single-object message (marker C3 01 missing)")
@@ -155,7 +164,7 @@ class EventCodec:
         if stream.tell() != len(data):
             raise TrailingBytesError(f"{len(data) - stream.tell()} bytes after the record")
         record_name, payload = record["payload"]
-        if _RECORD_TO_TYPE.get(record_name) != record["event_type"]:
+        if self._record_to_type.get(record_name) != record["event_type"]:
             raise InconsistentEventError(
                 f"event_type {record['event_type']!r} carries a {record_name} payload"
             )
