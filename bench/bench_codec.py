@@ -39,7 +39,17 @@ MIX: dict[EventType, int] = {
     EventType.SESSION_ENDED: 4,
     EventType.ERROR_OCCURRED: 2,
 }
-WORDS = ("the", "a", "token", "session", "agent", "tool", "call", "result", "stream")
+WORDS: tuple[str, ...] = (
+    "the",
+    "a",
+    "token",
+    "session",
+    "agent",
+    "tool",
+    "call",
+    "result",
+    "stream",
+)
 WORDS += ("error", "user", "model", "reply")
 
 

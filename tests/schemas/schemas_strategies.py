@@ -57,9 +57,9 @@ def for_type(tp: Any, metadata: tuple[Any, ...] = (), name: str = "") -> st.Sear
         min_size = max((m.min_length for m in metadata if isinstance(m, MinLen)), default=0)
         return st.text(min_size=min_size, max_size=40)
     if tp is int:
-        low = max((m.ge for m in metadata if isinstance(m, Ge)), default=LONG_MIN)
-        high = min((m.le for m in metadata if isinstance(m, Le)), default=LONG_MAX)
-        return st.integers(int(low), int(high))  # type: ignore[call-overload]
+        low = max((int(m.ge) for m in metadata if isinstance(m, Ge)), default=LONG_MIN)  # type: ignore[call-overload]
+        high = min((int(m.le) for m in metadata if isinstance(m, Le)), default=LONG_MAX)  # type: ignore[call-overload]
+        return st.integers(low, high)
     if tp is bool:
         return st.booleans()
     raise TypeError(f"no strategy for {tp!r} ({name})")

@@ -24,11 +24,13 @@ from schemas import (
     load_published,
 )
 from schemas.examples import example_events
+from schemas.golden import load_golden
 from schemas.registry import avsc_root, load_version
 from sessionflow.errors import SessionflowError
 
 CODEC = EventCodec()
 MESSAGES = [CODEC.encode(event) for event in example_events()]
+MESSAGES += [vector.message for vector in load_golden(CODEC.versions[0].version)]  # oldest
 HEADERS = [b"\xc3\x01" + v.fingerprint for v in CODEC.versions]
 
 
@@ -161,7 +163,7 @@ def test_resolution_failure_is_typed(tmp_path: Path) -> None:
         (writer_dir / path.name).write_text(json.dumps(schema))
     future = load_version(99, writer_dir)
     future_writer = EventCodec([*versions, future], writer_version=99)
-    error_event = CODEC.decode(MESSAGES[-1])
+    error_event = CODEC.decode(MESSAGES[14])  # error.occurred, current version
     data = future_writer.encode_record(
         {**error_event, "payload": {**error_event["payload"], "error_code": "BRAND_NEW_CODE"}}
     )

@@ -120,7 +120,7 @@ def test_make_event_fills_ids_and_time() -> None:
     event = make_event(EventType.SESSION_ENDED, "sess_1", 7, "svc", {"outcome": "abandoned"})
     assert uuid.UUID(event.event_id).version == 7
     assert event.occurred_at >= before
-    assert event.payload == SessionEnded(outcome="abandoned")  # type: ignore[arg-type]
+    assert event.payload == SessionEnded(outcome="abandoned")
     assert payload_model("stream.chunk").__name__ == "StreamChunk"
     with pytest.raises(EventValidationError):
         payload_model("nope")
