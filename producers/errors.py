@@ -40,3 +40,7 @@ class DeliveryTimeoutError(ProducerError):
 
 class TopicAdminError(ProducerError):
     """Creating or describing topics failed; the message names the topic and the reason."""
+
+
+class TopicNotFoundError(ProducerError):
+    """The producer's topic does not exist; create it with ``sessionflow topics create``."""

@@ -1,0 +1,139 @@
+"""Every event type goes through the SDK and comes back equal, on a real broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from producers.delivery import Delivery
+from producers.errors import EventValidationFailedError, ProducerNotStartedError
+from producers.methods import EventMethods, event_method_names
+from producers.sdk import SessionEventProducer
+from producers.settings import ProducerSettings
+from schemas.codec import EventCodec
+from schemas.enums import EventType
+from schemas.examples import example_events
+from schemas.ids import new_session_id
+from schemas.models import ContractModel
+from sessionflow.settings import KafkaSettings
+from tests.producers.conftest import read_all
+
+CODEC = EventCodec()
+
+
+def _fields(payload: ContractModel) -> dict[str, object]:
+    return {name: getattr(payload, name) for name in type(payload).model_fields}
+
+
+async def _send(methods: EventMethods[object], session_id: str, payload: ContractModel) -> object:
+    event_type = next(t for t, m in _payload_types().items() if m is type(payload))
+    method = getattr(methods, event_method_names()[event_type])
+    return await method(session_id, **_fields(payload))  # type: ignore[misc]
+
+
+def _payload_types() -> dict[EventType, type[ContractModel]]:
+    return {e.event_type: type(e.payload) for e in example_events()}
+
+
+def test_one_typed_method_per_event_type() -> None:
+    names = event_method_names()
+
+    assert set(names) == set(EventType)
+    assert all(name == t.value.replace(".", "_") for t, name in names.items())
+
+
+async def test_every_event_type_round_trips(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    session_id = new_session_id()
+    examples = sorted(example_events(), key=lambda e: e.event_type is EventType.SESSION_ENDED)
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        deliveries = [await _send(producer, session_id, e.payload) for e in examples]
+
+    records = await read_all(events_kafka)
+
+    assert len(records) == len(examples)
+    for record, delivery, example in zip(records, deliveries, examples, strict=True):
+        assert isinstance(delivery, Delivery)
+        event = CODEC.decode_model(record.value)
+        assert (record.partition, record.offset) == (delivery.partition, delivery.offset)
+        assert record.key == session_id.encode()
+        assert event.event_type == example.event_type
+        assert event.payload == example.payload
+        assert (event.session_id, event.source) == (session_id, "producer-tests")
+        assert (event.event_id, event.sequence) == (delivery.event_id, delivery.sequence)
+    assert [CODEC.decode_model(r.value).sequence for r in records] == list(range(1, 16))
+
+
+async def test_context_sets_envelope_fields(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    session_id, at = new_session_id(), datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        first = await producer.session_activated(session_id, reason="start")
+        view = producer.with_context(
+            causation_id=first.event_id, correlation_id="req-1", occurred_at=at
+        )
+        await view.with_context(source="plugin:echo").session_suspended(session_id)
+
+    (_, second) = [CODEC.decode_model(r.value) for r in await read_all(events_kafka)]
+
+    assert (second.causation_id, second.correlation_id) == (first.event_id, "req-1")
+    assert (second.occurred_at, second.source, second.sequence) == (at, "plugin:echo", 2)
+
+
+async def test_invalid_payload_is_typed_and_uses_no_sequence(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    session_id = new_session_id()
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        with pytest.raises(EventValidationFailedError, match="arguments"):
+            await producer.tool_call_pending(
+                session_id,
+                tool_call_id="c1",
+                message_id="m1",
+                tool_name="search",
+                arguments="{not json",
+                approval_mode="auto",
+            )
+        with pytest.raises(EventValidationFailedError, match="session_id"):
+            await producer.session_activated("")
+        delivery = await producer.session_activated(session_id)
+
+    assert delivery.sequence == 1
+
+
+async def test_sequences_can_be_seeded_and_end_with_the_session(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    session_id = new_session_id()
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        producer.sequences.seed(session_id, 41)
+        resumed = await producer.session_activated(session_id)
+        ended = await producer.session_ended(session_id, outcome="completed")
+
+        assert (resumed.sequence, ended.sequence) == (41, 42)
+        assert producer.sequences.peek(session_id) == 1
+        assert len(producer.sequences) == 0
+
+
+async def test_emit_sends_an_envelope_as_is_and_continues_its_sequence(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    envelope = example_events()[1].model_copy(update={"sequence": 7})
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        emitted = await producer.emit(envelope)
+        following = await producer.session_suspended(envelope.session_id)
+
+    (record, _) = await read_all(events_kafka)
+
+    assert CODEC.decode_model(record.value) == envelope
+    assert (emitted.event_id, emitted.sequence, following.sequence) == (envelope.event_id, 7, 8)
+
+
+async def test_send_before_start_is_a_typed_error(events_kafka: KafkaSettings) -> None:
+    producer = SessionEventProducer(events_kafka)
+
+    with pytest.raises(ProducerNotStartedError):
+        await producer.session_activated(new_session_id())
