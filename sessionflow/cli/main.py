@@ -29,8 +29,10 @@ def cli(verbose: bool) -> None:
 def _register() -> None:
     from sessionflow.cli.demo_cmd import demo
     from sessionflow.cli.kafka_cmd import kafka
+    from sessionflow.cli.produce_cmd import produce_command
     from sessionflow.cli.schemas_cmd import schemas
     from sessionflow.cli.settings_cmd import settings_command
+    from sessionflow.cli.simulate_cmd import simulate_command
     from sessionflow.cli.topics_cmd import topics
 
     cli.add_command(kafka)
@@ -38,6 +40,8 @@ def _register() -> None:
     cli.add_command(demo)
     cli.add_command(topics)
     cli.add_command(schemas)
+    cli.add_command(produce_command)
+    cli.add_command(simulate_command)
 
 
 _register()

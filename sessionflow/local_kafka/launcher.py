@@ -296,10 +296,24 @@ class LocalKafka:
         return not _alive(pid)
 
     def _log_tail(self) -> str:
-        for name in ("console.log", "server.log"):
+        """The broker's fatal error: the first ERROR line of its log and the cause after it."""
+        for name in ("server.log", "console.log"):
             path = self.home / "logs" / name
             if path.exists() and path.stat().st_size:
-                lines = path.read_text(errors="replace").strip().splitlines()
-                errors = [line for line in lines if "ERROR" in line or "Exception" in line]
-                return (errors or lines)[-1][:300]
+                return _first_error(path.read_text(errors="replace").splitlines())
         return "no log output"
+
+
+def _first_error(lines: list[str]) -> str:
+    for index, line in enumerate(lines):
+        if "] ERROR " in line or line.startswith(("ERROR", "Exception", "Error")):
+            cause = next(
+                (
+                    c.strip()
+                    for c in lines[index + 1 : index + 6]
+                    if "Exception" in c or "Error" in c
+                ),
+                "",
+            )
+            return f"{line.strip()} {cause}".strip()[:400]
+    return (lines[-1] if lines else "no log output")[:400]

@@ -34,11 +34,16 @@ def docker_available() -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports free right now (all held open while choosing)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @contextmanager
@@ -46,7 +51,8 @@ def local_broker(data_dir: Path | None = None) -> Iterator[str]:
     """A local broker on free ports for the duration of the block; yields bootstrap servers."""
     with tempfile.TemporaryDirectory(prefix="sessionflow-kafka-") as tmp:
         paths = PathSettings(cache_dir=PathSettings().cache_dir, data_dir=data_dir or Path(tmp))
-        settings = LocalKafkaSettings(port=_free_port(), controller_port=_free_port())
+        port, controller_port = free_ports(2)
+        settings = LocalKafkaSettings(port=port, controller_port=controller_port)
         broker = LocalKafka(settings, paths)
         try:
             yield broker.up().bootstrap_servers

@@ -16,23 +16,18 @@ from sessionflow.local_kafka.launcher import LocalKafka, LocalKafkaError, fetch_
 from sessionflow.local_kafka.resolver import kafka_libs
 from sessionflow.local_kafka.settings import LocalKafkaSettings
 from sessionflow.settings import PathSettings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from sessionflow.testing.kafka import free_ports
 
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
+    port, controller_port = free_ports(2)
     env.update(
         SESSIONFLOW_DATA_DIR=str(tmp_path / "data"),
         SESSIONFLOW_CACHE_DIR=str(PathSettings().cache_dir),
-        SESSIONFLOW_KAFKA_PORT=str(free_port()),
-        SESSIONFLOW_KAFKA_CONTROLLER_PORT=str(free_port()),
+        SESSIONFLOW_KAFKA_PORT=str(port),
+        SESSIONFLOW_KAFKA_CONTROLLER_PORT=str(controller_port),
     )
     return env
 
@@ -42,8 +37,15 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
 
 
-def tmp_entries() -> set[str]:
-    return {p.name for p in Path("/tmp").iterdir() if "hsperf" in p.name or "kafka" in p.name}
+def broker_pid(status_line: str) -> int:
+    return int(status_line.split("(pid ")[1].split(",")[0].split(")")[0])
+
+
+def jvm_temp_files(pid: int) -> list[Path]:
+    """What a JVM leaves in the system temp dir: perf data and temp files named by pid."""
+    return [p for p in Path("/tmp").glob(f"hsperfdata_*/{pid}")] + list(
+        Path("/tmp").glob(f"*{pid}*")
+    )
 
 
 def broker_processes(marker: str) -> list[str]:
@@ -53,13 +55,14 @@ def broker_processes(marker: str) -> list[str]:
 
 def test_up_twice_then_down_leaves_nothing_behind(cli_env: dict[str, str]) -> None:
     data_dir = cli_env["SESSIONFLOW_DATA_DIR"]
-    before = tmp_entries()
 
     first = run_cli(cli_env, "kafka", "up")
     second = run_cli(cli_env, "kafka", "up")
     bootstrap = f"127.0.0.1:{cli_env['SESSIONFLOW_KAFKA_PORT']}"
     reachable = fetch_metadata(bootstrap)
     status_up = run_cli(cli_env, "kafka", "status")
+    pid = broker_pid(status_up.stdout)
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     down = run_cli(cli_env, "kafka", "down")
     status_down = run_cli(cli_env, "kafka", "status")
 
@@ -73,7 +76,9 @@ def test_up_twice_then_down_leaves_nothing_behind(cli_env: dict[str, str]) -> No
     assert "stopped" in down.stdout
     assert status_down.returncode == 1
     assert broker_processes(data_dir) == []
-    assert tmp_entries() <= before
+    assert f"-Djava.io.tmpdir={data_dir}".encode() in b"".join(cmdline)
+    assert b"-XX:-UsePerfData" in cmdline
+    assert jvm_temp_files(pid) == []
     assert not fetch_metadata(bootstrap, timeout_s=1.0)
 
 
@@ -107,8 +112,9 @@ def test_missing_maven_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_broker_that_dies_at_start_up_is_reported(tmp_path: Path) -> None:
     paths = PathSettings(cache_dir=PathSettings().cache_dir, data_dir=tmp_path)
+    ports = free_ports(2)
     broker = LocalKafka(
-        LocalKafkaSettings(port=free_port(), controller_port=free_port(), heap_mb=128),
+        LocalKafkaSettings(port=ports[0], controller_port=ports[1], heap_mb=128),
         paths,
     )
     (broker.home / "data").mkdir(parents=True)

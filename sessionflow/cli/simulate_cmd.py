@@ -1,0 +1,155 @@
+"""``sessionflow simulate``: realistic seeded sessions, optionally with anomalies, to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from producers.delivery import EncodedRecord
+from producers.pacing import send_paced
+from producers.sdk import SessionEventProducer
+from producers.settings import ProducerSettings
+from producers.simulator import (
+    DEFAULT_START,
+    AnomalyKind,
+    Outgoing,
+    Simulation,
+    SimulationPlan,
+    simulate,
+)
+from schemas import EventCodec
+from sessionflow.cli.progress import counts_table, send_progress
+from sessionflow.settings import KafkaSettings
+
+
+def wire_bytes(record: Outgoing, codec: EventCodec) -> bytes:
+    """What goes on the wire for ``record``: its raw bytes, else its encoded event."""
+    if record.raw is not None:
+        return record.raw
+    assert record.event is not None, "a record carries an event or raw bytes"
+    return codec.encode(record.event)
+
+
+def encoded_records(sim: Simulation, codec: EventCodec) -> list[EncodedRecord]:
+    """The simulation's records as the bytes that go on the wire, in send order."""
+    return [EncodedRecord(r.key, wire_bytes(r, codec)) for r in sim.records]
+
+
+def ground_truth_json(sim: Simulation) -> dict[str, object]:
+    """What was injected, as JSON-ready data (the tests' and ops' ground truth)."""
+    return {
+        "sessions": sim.sessions,
+        "records": len(sim.records),
+        "valid_events": sim.valid_event_count(),
+        "dead_letters_expected": sim.dead_letter_count(),
+        "injected": {kind.value: n for kind, n in sim.injected_counts().items()},
+        "anomalies": [
+            {
+                "kind": a.kind.value,
+                "session_id": a.session_id,
+                "event_id": a.event_id,
+                "detail": a.detail,
+            }
+            for a in sim.injected
+        ],
+    }
+
+
+def print_injected(console: Console, sim: Simulation) -> None:
+    """Every injected anomaly, then the counts per kind."""
+    for anomaly in sim.injected:
+        where = anomaly.event_id or "(raw bytes)"
+        click.echo(
+            f"  injected {anomaly.kind.value:<19} {anomaly.session_id} {where}: {anomaly.detail}"
+        )
+    counts = {kind.value: n for kind, n in sim.injected_counts().items()}
+    console.print(counts_table("anomalies injected", counts))
+
+
+async def send_simulation(
+    records: list[EncodedRecord],
+    kafka: KafkaSettings,
+    settings: ProducerSettings,
+    *,
+    rate: float,
+    console: Console,
+) -> int:
+    """Send ``records`` with a progress bar; returns how many the broker acknowledged."""
+    async with SessionEventProducer(kafka, settings) as producer:
+        with send_progress(console) as progress:
+            task = progress.add_task(f"sending to {kafka.topic}", total=len(records))
+            return await send_paced(
+                producer, records, rate=rate, on_acked=lambda n: progress.advance(task, n)
+            )
+
+
+def parse_start(value: str) -> datetime:
+    """``now`` or an ISO 8601 time (naive means UTC)."""
+    if value == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.command("simulate")
+@click.option("--sessions", default=100, show_default=True, help="Sessions to simulate.")
+@click.option("--concurrency", default=10, show_default=True, help="Sessions running at once.")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same events.")
+@click.option(
+    "--rate", default=0.0, show_default=True, help="Target events/s; 0 = as fast as possible."
+)
+@click.option("--start", default=DEFAULT_START.isoformat(), show_default=True,
+              help="Time of the first session (ISO 8601, or 'now').")  # fmt: skip
+@click.option(
+    "--anomalies", is_flag=True, help="Inject rule-breaking events (see --anomaly-count)."
+)
+@click.option("--anomaly-count", default=3, show_default=True, help="Anomalies of each kind.")
+@click.option("--ground-truth", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write what was injected as JSON to this file.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Build and report, send nothing.")
+def simulate_command(
+    sessions: int,
+    concurrency: int,
+    seed: int,
+    rate: float,
+    start: str,
+    anomalies: bool,
+    anomaly_count: int,
+    ground_truth: Path | None,
+    dry_run: bool,
+) -> None:
+    """Send realistic sessions that obey the state machines; anomalies in known quantities."""
+    console = Console()
+    counts = dict.fromkeys(AnomalyKind, anomaly_count) if anomalies else {}
+    try:
+        plan = SimulationPlan(sessions, concurrency, seed, parse_start(start), counts)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    codec = EventCodec()
+    sim = simulate(plan, codec.encode)
+    records = encoded_records(sim, codec)
+    console.print(f"simulated {plan.sessions} sessions (seed {plan.seed}): {len(records)} records")
+    if anomalies:
+        print_injected(console, sim)
+    if ground_truth is not None:
+        ground_truth.write_text(json.dumps(ground_truth_json(sim), indent=2))
+    if dry_run:
+        console.print("dry run: nothing sent")
+        return
+    kafka = KafkaSettings()
+    acked = asyncio.run(
+        send_simulation(records, kafka, ProducerSettings(), rate=rate, console=console)
+    )
+    by_type = Counter(r.event.event_type.value for r in sim.records if r.event is not None)
+    console.print(counts_table("events sent by type", dict(by_type), "events"))
+    console.print(
+        f"sent {acked} records to {kafka.topic}: {sim.valid_event_count()} valid events, "
+        f"{sim.dead_letter_count()} for the dead-letter topic, "
+        f"{sim.injected_counts()[AnomalyKind.DUPLICATE_EVENT_ID]} duplicates to collapse"
+    )
