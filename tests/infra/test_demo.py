@@ -1,0 +1,32 @@
+"""`sessionflow demo`, the README's run command, end to end on the real broker and chdb."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_end_to_end(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        KAFKA_TOPIC=topic_name,
+        KAFKA_DLQ_TOPIC=f"{topic_name}.dlq",
+        SESSIONFLOW_DATA_DIR=str(tmp_path),
+        COLUMNS="120",
+    )
+    env.pop("CLICKHOUSE_DSN", None)  # the embedded default, in this test's own data dir
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sessionflow.cli", "demo", "--sessions", "25"],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{topic_name} (created)" in result.stdout
+    assert "embedded chdb" in result.stdout
+    assert result.stdout.count("✓") == 4
+    assert "✗" not in result.stdout
+    assert (tmp_path / "clickhouse").is_dir()
