@@ -30,10 +30,13 @@ async def close_producer(producer: AIOKafkaProducer, *, timeout_s: float) -> Non
 
 
 async def _force_close(producer: AIOKafkaProducer) -> None:
-    # aiokafka has no public "abort": fail the queued batches so nothing waits on them,
-    # stop the sender task, then close the sockets.
+    # aiokafka has no public "abort": stop the sender task first (so it no longer touches
+    # the batches), fail the queued batches so nothing waits on them, close the sockets.
+    task = producer._sender.sender_task
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=5.0)
+    if task is not None and task.done() and not task.cancelled():
+        task.exception()  # already logged by aiokafka; retrieved so asyncio does not repeat it
     producer._message_accumulator.fail_all(ProducerClosed())
-    sender = producer._sender
-    if sender.sender_task is not None and not sender.sender_task.done():
-        await sender.close()
     await producer.client.close()

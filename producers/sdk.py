@@ -209,6 +209,11 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
 
         The session's counter continues after ``envelope.sequence``.
         """
+        waiter = await self.enqueue_envelope(envelope)
+        return await waiter
+
+    async def enqueue_envelope(self, envelope: EventEnvelope) -> DeliveryFuture:
+        """:meth:`emit`, returning a future of the delivery once the envelope is queued."""
         running = self._require_running()
         key, partition = running.router.route(envelope.session_id)
         if running.batcher.full(partition):
@@ -217,7 +222,7 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         value = self._encode_envelope(envelope)
         waiter = self._append(running, key, partition, value, envelope.event_id, envelope.sequence)
         self._after_send(envelope.session_id, envelope.event_type, envelope.sequence)
-        return await waiter
+        return waiter
 
     # ------------------------------------------------------------------ bulk
 

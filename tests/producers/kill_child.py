@@ -1,0 +1,44 @@
+"""Child process of the kill test: send events without end, print each acked event id.
+
+Usage: ``python kill_child.py BOOTSTRAP TOPIC``. Each line on stdout is written with one
+``os.write`` *after* the broker acknowledged that event, so a line the parent read is an
+acknowledged event. The parent SIGKILLs this process mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from producers.delivery import Delivery
+from producers.sdk import SessionEventProducer
+from producers.settings import ProducerSettings
+from schemas.ids import new_session_id
+from sessionflow.settings import KafkaSettings
+
+SESSIONS = 24
+
+
+def _report(future: asyncio.Future[Delivery]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        os.write(1, f"{future.result().event_id}\n".encode())
+
+
+async def main(bootstrap: str, topic: str) -> None:
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq")
+    settings = ProducerSettings(source="kill-test", linger_ms=2, max_batch_size=16 * 1024)
+    sessions = [new_session_id() for _ in range(SESSIONS)]
+    async with SessionEventProducer(kafka, settings) as producer:
+        for i in range(10_000_000):
+            session = sessions[i % SESSIONS]
+            future = await producer.enqueue.stream_chunk(
+                session, stream_id="s1", chunk_index=i, delta="chunk"
+            )
+            future.add_done_callback(_report)
+            if i % 500 == 0:
+                await asyncio.sleep(0)  # let acks and linger timers run between bursts
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

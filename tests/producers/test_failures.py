@@ -1,0 +1,141 @@
+"""Failures surface as typed errors in bounded time; a killed producer loses no acked event."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from producers.errors import BrokerUnavailableError, DeliveryTimeoutError, TopicNotFoundError
+from producers.sdk import SessionEventProducer
+from producers.settings import ProducerSettings, TopicSettings
+from producers.sync import SyncSessionEventProducer
+from producers.topics import create_topics
+from schemas.codec import EventCodec
+from schemas.ids import new_session_id
+from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.settings import KafkaSettings, PathSettings
+from tests.producers.conftest import read_all
+
+CODEC = EventCodec()
+CHILD = Path(__file__).with_name("kill_child.py")
+ACKS_BEFORE_KILL = 5000
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _unreachable() -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=f"127.0.0.1:{_free_ports(1)[0]}", topic="nowhere")
+
+
+async def test_unreachable_broker_is_a_typed_error_in_bounded_time() -> None:
+    settings = ProducerSettings(start_timeout_ms=3000)
+    started = time.monotonic()
+
+    with pytest.raises(BrokerUnavailableError):
+        await SessionEventProducer(_unreachable(), settings).start()
+
+    assert time.monotonic() - started < 10
+
+
+def test_sync_facade_unreachable_broker_is_the_same_typed_error() -> None:
+    producer = SyncSessionEventProducer(_unreachable(), ProducerSettings(start_timeout_ms=3000))
+
+    with pytest.raises(BrokerUnavailableError):
+        producer.start()
+
+
+async def test_missing_topic_is_a_typed_error(kafka_bootstrap: str, topic_name: str) -> None:
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=topic_name)
+
+    with pytest.raises(TopicNotFoundError, match=topic_name):
+        await SessionEventProducer(kafka).start()
+
+
+async def test_broker_gone_mid_stream_fails_sends_and_stop_in_bounded_time(
+    topic_name: str,
+) -> None:
+    settings = ProducerSettings(delivery_timeout_ms=3000, close_timeout_ms=2000)
+    with tempfile.TemporaryDirectory(prefix="sessionflow-dying-kafka-") as tmp:
+        port, controller_port = _free_ports(2)
+        local = LocalKafkaSettings(port=port, controller_port=controller_port)
+        broker = LocalKafka(local, PathSettings(data_dir=Path(tmp)))
+        kafka = KafkaSettings(bootstrap_servers=broker.up().bootstrap_servers, topic=topic_name)
+        try:
+            await create_topics(kafka, TopicSettings(partitions=2))
+            producer = SessionEventProducer(kafka, settings)
+            await producer.start()
+            session = new_session_id()
+            await producer.session_activated(session)
+        finally:
+            broker.down()
+        started = time.monotonic()
+
+        with pytest.raises(DeliveryTimeoutError):
+            await producer.session_suspended(session)
+        failed = time.monotonic()
+        await producer.stop()
+        stopped = time.monotonic()
+
+        assert failed - started < 3 + 3, f"send failed after {failed - started:.1f}s"
+        assert stopped - failed < 2 + 6, f"stop took {stopped - failed:.1f}s"
+
+
+def _read_acks(stream: object, acked: list[str], enough: threading.Event) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        if line.endswith(b"\n"):
+            acked.append(line.decode().strip())
+            if len(acked) >= ACKS_BEFORE_KILL:
+                enough.set()
+    enough.set()  # EOF: the child ended (the test then fails on the count)
+
+
+async def test_killed_producer_process_loses_no_acknowledged_event(
+    events_kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    stderr = (tmp_path / "child.err").open("wb")
+    child = subprocess.Popen(  # noqa: ASYNC220 - a plain child process, started once
+        [sys.executable, str(CHILD), events_kafka.bootstrap_servers, events_kafka.topic],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )
+    acked: list[str] = []
+    enough = threading.Event()
+    reader = threading.Thread(target=_read_acks, args=(child.stdout, acked, enough))
+    reader.start()
+    try:
+        assert enough.wait(timeout=120), "child produced too few acks"
+        assert child.poll() is None, (tmp_path / "child.err").read_text()
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        reader.join()
+    assert len(acked) >= ACKS_BEFORE_KILL
+
+    events = [CODEC.decode(r.value) for r in await read_all(events_kafka)]
+    counts = Counter(e["event_id"] for e in events)
+    sequences: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        sequences[event["session_id"]].append(event["sequence"])
+
+    assert [i for i in acked if counts[i] != 1] == []  # every acked event, exactly once
+    assert max(counts.values()) == 1  # idempotence: no duplicates at all
+    assert all(s == list(range(1, len(s) + 1)) for s in sequences.values())  # no holes
