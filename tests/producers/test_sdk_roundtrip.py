@@ -8,7 +8,7 @@ import pytest
 
 from producers.delivery import Delivery
 from producers.errors import EventValidationFailedError, ProducerNotStartedError
-from producers.methods import EventMethods, event_method_names
+from producers.methods import event_method_names
 from producers.sdk import SessionEventProducer
 from producers.settings import ProducerSettings
 from schemas.codec import EventCodec
@@ -26,10 +26,13 @@ def _fields(payload: ContractModel) -> dict[str, object]:
     return {name: getattr(payload, name) for name in type(payload).model_fields}
 
 
-async def _send(methods: EventMethods[object], session_id: str, payload: ContractModel) -> object:
+async def _send(
+    producer: SessionEventProducer, session_id: str, payload: ContractModel
+) -> Delivery:
     event_type = next(t for t, m in _payload_types().items() if m is type(payload))
-    method = getattr(methods, event_method_names()[event_type])
-    return await method(session_id, **_fields(payload))  # type: ignore[misc]
+    method = getattr(producer, event_method_names()[event_type])
+    delivery: Delivery = await method(session_id, **_fields(payload))
+    return delivery
 
 
 def _payload_types() -> dict[EventType, type[ContractModel]]:
