@@ -8,6 +8,7 @@ jars in the user cache (so only the first run downloads them).
 from __future__ import annotations
 
 import os
+import random
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -35,14 +36,28 @@ def docker_available() -> bool:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports free right now (all held open while choosing)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    """``count`` distinct loopback ports, free now, below the kernel's ephemeral range.
+
+    Ports from ``bind(0)`` come from the ephemeral range that outgoing client connections
+    also draw from, so a busy test run can take one before the broker binds it; ports in
+    20000-32767 are never handed out that way.
+    """
+    chosen: list[socket.socket] = []
+    candidates = random.sample(range(20_000, 32_768), 200)
     try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
+        for port in candidates:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
+            chosen.append(sock)
+            if len(chosen) == count:
+                return [int(s.getsockname()[1]) for s in chosen]
+        raise OSError(f"no {count} free ports found in 20000-32767")
     finally:
-        for sock in sockets:
+        for sock in chosen:
             sock.close()
 
 
