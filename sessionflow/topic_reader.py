@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from sessionflow.errors import InfrastructureError
 from sessionflow.settings import KafkaSettings
@@ -37,6 +38,38 @@ async def read_range(
         return await _collect(consumer, wanted, timeout_s)
     finally:
         await consumer.stop()
+
+
+async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
+    """Partition numbers of ``topic``; :class:`InfrastructureError` if it does not exist."""
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] or not described["partitions"]:
+        raise InfrastructureError(f"topic {topic} does not exist")
+    return sorted(p["partition"] for p in described["partitions"])
+
+
+async def read_topic(kafka: KafkaSettings, topic: str, *, timeout_s: float = 60.0) -> list[Any]:
+    """Every record of ``topic`` from the beginning up to its end offsets at call time."""
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return await read_range(
+        kafka,
+        topic,
+        {tp.partition: offset for tp, offset in starts.items()},
+        {tp.partition: offset for tp, offset in ends.items()},
+        timeout_s=timeout_s,
+    )
 
 
 async def _collect(

@@ -7,11 +7,14 @@ sessionflow tests itself: no mocked broker, no fake sink.
 from sessionflow.testing.clickhouse import clickhouse_client, temporary_database
 from sessionflow.testing.kafka import docker_available, kafka_broker
 from sessionflow.testing.names import unique_name
+from sessionflow.topic_reader import read_range, read_topic
 
 __all__ = [
     "clickhouse_client",
     "docker_available",
     "kafka_broker",
+    "read_range",
+    "read_topic",
     "temporary_database",
     "unique_name",
 ]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producers.settings import ProducerSettings, TopicSettings
-from producers.topics import create_topics, describe_topics
+from producers.topics import create_topics
 from sessionflow.settings import KafkaSettings
+from sessionflow.topic_reader import read_topic
 
 
 @pytest.fixture
@@ -31,33 +30,4 @@ def producer_settings() -> ProducerSettings:
 
 async def read_all(kafka: KafkaSettings, *, timeout_s: float = 30.0) -> list[Any]:
     """Every record of ``kafka.topic`` up to its current end offsets, in partition order."""
-    (description,) = await describe_topics(kafka, [kafka.topic])
-    ends = {TopicPartition(kafka.topic, p): end for p, end in description.end_offsets.items()}
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(ends))
-        await consumer.seek_to_beginning(*ends)
-        return await _read_until(consumer, ends, timeout_s)
-    finally:
-        await consumer.stop()
-
-
-async def _read_until(
-    consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], timeout_s: float
-) -> list[Any]:
-    records: dict[TopicPartition, list[Any]] = {tp: [] for tp in ends}
-    deadline = time.monotonic() + timeout_s
-
-    def behind() -> bool:
-        return any(
-            (records[tp][-1].offset + 1 if records[tp] else 0) < end for tp, end in ends.items()
-        )
-
-    while behind():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic not read to its end within {timeout_s}s")
-        batch = await consumer.getmany(timeout_ms=500)
-        for tp, items in batch.items():
-            records[tp].extend(items)
-    return [r for tp in sorted(records, key=lambda t: t.partition) for r in records[tp]]
+    return await read_topic(kafka, kafka.topic, timeout_s=timeout_s)

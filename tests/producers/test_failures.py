@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from schemas.codec import EventCodec
 from schemas.ids import new_session_id
 from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.settings import KafkaSettings, PathSettings
+from sessionflow.testing.kafka import free_ports
 from tests.producers.conftest import read_all
 
 CODEC = EventCodec()
@@ -31,19 +31,8 @@ CHILD = Path(__file__).with_name("kill_child.py")
 ACKS_BEFORE_KILL = 5000
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _unreachable() -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=f"127.0.0.1:{_free_ports(1)[0]}", topic="nowhere")
+    return KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_ports(1)[0]}", topic="nowhere")
 
 
 async def test_unreachable_broker_is_a_typed_error_in_bounded_time() -> None:
@@ -75,7 +64,7 @@ async def test_broker_gone_mid_stream_fails_sends_and_stop_in_bounded_time(
 ) -> None:
     settings = ProducerSettings(delivery_timeout_ms=3000, close_timeout_ms=2000)
     with tempfile.TemporaryDirectory(prefix="sessionflow-dying-kafka-") as tmp:
-        port, controller_port = _free_ports(2)
+        port, controller_port = free_ports(2)
         local = LocalKafkaSettings(port=port, controller_port=controller_port)
         broker = LocalKafka(local, PathSettings(data_dir=Path(tmp)))
         kafka = KafkaSettings(bootstrap_servers=broker.up().bootstrap_servers, topic=topic_name)
