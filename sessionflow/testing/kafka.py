@@ -18,7 +18,9 @@ from pathlib import Path
 from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.settings import PathSettings
 
-KAFKA_IMAGE = "apache/kafka:4.1.0"
+# testcontainers' KafkaContainer drives Confluent's image scripts (/etc/confluent/docker),
+# so it takes a cp-kafka image; 7.9 is Apache Kafka 3.9 in KRaft mode.
+KAFKA_IMAGE = "confluentinc/cp-kafka:7.9.0"
 
 
 def docker_available() -> bool:
@@ -83,7 +85,7 @@ def kafka_broker() -> Iterator[str]:
         yield configured
         return
     if docker_available():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
             yield str(container.get_bootstrap_server())
