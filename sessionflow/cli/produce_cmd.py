@@ -60,7 +60,7 @@ def produce_command(file: Path, skip_invalid: bool, dry_run: bool, source: str |
         click.echo(f"{file}: {bad}", err=True)  # one line each, never wrapped
     if batch.invalid and not skip_invalid:
         click.echo(
-            f"{len(batch.invalid)} invalid lines: nothing sent (fix them, or --skip-invalid)",
+            f"{len(batch.invalid)} invalid line(s): nothing sent (fix them, or --skip-invalid)",
             err=True,
         )
         raise SystemExit(1)
