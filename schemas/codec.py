@@ -38,7 +38,8 @@ from schemas.errors import (
     TruncatedBodyError,
     UnknownFingerprintError,
 )
-from schemas.models import PAYLOAD_MODELS, EventEnvelope
+from schemas.fastwrite import ENCODE_ERRORS, EnvelopeWriter
+from schemas.models import PAYLOAD_MODELS, ContractModel, EventEnvelope
 from schemas.registry import SchemaVersion, load_published
 from schemas.validation import validate_event
 
@@ -48,6 +49,7 @@ _TYPE_TO_RECORD: Final = MappingProxyType(
     {event_type.value: fullname(model) for event_type, model in PAYLOAD_MODELS.items()}
 )
 _RECORD_TO_TYPE: Final = MappingProxyType({v: k for k, v in _TYPE_TO_RECORD.items()})
+_TYPE_TO_MODEL: Final = MappingProxyType({t.value: model for t, model in PAYLOAD_MODELS.items()})
 _BINARY: Final = (bytes, bytearray, memoryview)
 
 
@@ -61,6 +63,7 @@ class EventCodec:
 
     __slots__ = (
         "_decoders",
+        "_fast",
         "_header",
         "_record_to_type",
         "_writer",
@@ -87,6 +90,7 @@ class EventCodec:
         self.writer: SchemaVersion = by_number[writer_version or self.current.version]
         self._writer = self.writer.parsed
         self._header = MARKER + self.writer.fingerprint
+        self._fast = EnvelopeWriter(self._writer)  # fastavro stays the reference and fallback
         reader = self.current.parsed_raw
         # private plain dicts (never mutated after construction): faster lookups than proxies
         self._decoders: dict[bytes, tuple[Any, Any]] = {
@@ -99,7 +103,57 @@ class EventCodec:
 
     def encode(self, event: EventEnvelope) -> bytes:
         """Encode a validated envelope model (single-object encoding, writer schema)."""
-        return self._write(event.model_dump(), event.event_type.value)
+        return self.encode_parts(
+            event.event_id,
+            event.event_type.value,
+            event.session_id,
+            event.sequence,
+            event.occurred_at,
+            event.source,
+            event.causation_id,
+            event.correlation_id,
+            event.payload,
+        )
+
+    def encode_parts(
+        self,
+        event_id: str,
+        event_type: str,
+        session_id: str,
+        sequence: int,
+        occurred_at: int | datetime,
+        source: str,
+        causation_id: str | None,
+        correlation_id: str | None,
+        payload: ContractModel,
+    ) -> bytes:
+        """Encode an event from its envelope fields and a validated payload model.
+
+        The typed-producer path: same bytes as :meth:`encode_record` with
+        ``payload.model_dump()``, without the dump. ``occurred_at`` is int milliseconds or an
+        aware datetime. Envelope fields get Avro type checks only; a payload model that is
+        not ``event_type``'s is validated as a whole. Raises :class:`EventValidationError`.
+        """
+        envelope: dict[str, Any] = {
+            "event_id": event_id,
+            "event_type": event_type,
+            "session_id": session_id,
+            "sequence": sequence,
+            "occurred_at": occurred_at,
+            "source": source,
+            "causation_id": causation_id,
+            "correlation_id": correlation_id,
+        }
+        if type(payload) is not _TYPE_TO_MODEL.get(event_type):
+            envelope["payload"] = payload
+            return self.encode(validate_event(envelope))  # raises the precise error if invalid
+        try:
+            return self._fast.write(
+                self._header, envelope, _TYPE_TO_RECORD[event_type], payload, True
+            )
+        except ENCODE_ERRORS:
+            envelope["payload"] = payload.model_dump()
+            return self.encode_record(envelope)
 
     def encode_record(self, record: Mapping[str, Any]) -> bytes:
         """Encode a plain event dict (bulk path: Avro type checks only, no pydantic).
@@ -126,6 +180,10 @@ class EventCodec:
         payload = record.get("payload")
         if not isinstance(payload, Mapping):
             raise EventValidationError(event_type, "payload", "must be a mapping")
+        try:
+            return self._fast.write(self._header, record, record_name, payload, False)
+        except ENCODE_ERRORS:
+            pass  # fastavro decides: it writes what it accepts, or raises for the caller
         body = dict(record)
         body["payload"] = (record_name, payload)
         out = BytesIO()
