@@ -272,19 +272,18 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         event_id: str,
         sequence: int,
     ) -> bytes:
-        record = {
-            "event_id": event_id,
-            "event_type": call.event_type.value,
-            "session_id": call.session_id,
-            "sequence": sequence,
-            "occurred_at": _millis(meta.occurred_at),
-            "source": meta.source or self._settings.source,
-            "causation_id": meta.causation_id,
-            "correlation_id": meta.correlation_id,
-            "payload": payload.model_dump(),
-        }
         try:
-            return self._codec.encode_record(record)
+            return self._codec.encode_parts(
+                event_id,
+                call.event_type.value,
+                call.session_id,
+                sequence,
+                _millis(meta.occurred_at),
+                meta.source or self._settings.source,
+                meta.causation_id,
+                meta.correlation_id,
+                payload,
+            )
         except EventValidationError as exc:
             raise EventValidationFailedError(str(exc)) from exc
 
