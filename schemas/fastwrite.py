@@ -96,7 +96,6 @@ class _Generator:
         self.sources: list[str] = []
         self.unsupported: list[str] = []
         self._functions: dict[tuple[str, bool], str] = {}
-        self._building: set[str] = set()
         self._count = 0
 
     def fresh(self, prefix: str) -> str:
@@ -121,19 +120,19 @@ class _Generator:
         return self.namespace[name]
 
     def record(self, schema: Mapping[str, Any], strict: bool = False) -> str:
-        """Name of the function writing record ``schema``; ``strict``: inside a union."""
+        """Name of the function writing record ``schema``; ``strict``: inside a union.
+
+        The name is registered before the body is generated and resolved when called, so a
+        recursive record simply calls itself.
+        """
         key = (schema["name"], strict)
         if key in self._functions:
             return self._functions[key]
-        if schema["name"] in self._building:
-            return self._fail(f"recursive record {schema['name']}")
-        self._building.add(schema["name"])
         name = self._functions[key] = self.fresh("record")
         body = self.guard(schema["name"]) if strict and not self.from_model else []
         for field in schema["fields"]:
             body += self.read_field("datum", field, strict)
         self.define(name, [f"def {name}(datum, w):", *_indent(body or ["pass"])])
-        self._building.discard(schema["name"])
         return name
 
     def guard(self, fullname: str) -> list[str]:
@@ -148,13 +147,9 @@ class _Generator:
         """Lines reading field ``field`` of ``datum`` and writing it."""
         name, target = field["name"], self.fresh("v")
         missing = "default" not in field and (strict or "null" not in field["type"])
-        if self.from_model:
-            if missing and name.isidentifier() and not keyword.iskeyword(name):
-                read = f"{datum}.{name}"
-            elif missing:
-                read = f"getattr({datum}, {name!r})"
-            else:
-                read = f"getattr({datum}, {name!r}, {self.constant(field.get('default'))})"
+        if self.from_model:  # a model lacking a field (older writer): AttributeError, fallback
+            plain = name.isidentifier() and not keyword.iskeyword(name)
+            read = f"{datum}.{name}" if plain else f"getattr({datum}, {name!r})"
         elif missing:  # fastavro raises for it (its union validation: too, when strict)
             read = f"{datum}[{name!r}]"
         else:
@@ -226,12 +221,6 @@ class _Generator:
     def _raise(self, kind: str) -> list[str]:
         self.unsupported.append(kind)
         return [f"unsupported({self.constant(kind)})"]
-
-    def _fail(self, kind: str) -> str:
-        self.unsupported.append(kind)
-        name = self.fresh("record")
-        self.define(name, [f"def {name}(datum, w):", f"    unsupported({self.constant(kind)})"])
-        return name
 
 
 _PRIMITIVE_LINES: Final[Mapping[str, tuple[str, ...]]] = {

@@ -11,7 +11,7 @@ from io import BytesIO
 from typing import Any
 
 import pytest
-from fastavro import schemaless_writer
+from fastavro import parse_schema, schemaless_writer
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from schemas_strategies import envelopes
@@ -167,3 +167,41 @@ def test_mutated_records_are_encoded_as_fastavro_does_or_declined(
     assert expected is not None or encoded is None
     fast_did = "declined" if got is None else "wrote"
     event(f"fast {fast_did}, fastavro {'raised' if expected is None else 'wrote'}")
+
+
+def _synthetic(extra_fields: list[dict[str, Any]]) -> Any:
+    records = [{"type": "record", "name": f"t.P{i}", "fields": []} for i in range(3)]
+    fields = [*extra_fields, {"name": "payload", "type": records}]
+    return parse_schema({"type": "record", "name": "t.Envelope", "fields": fields})
+
+
+def test_recursive_records_are_written_as_fastavro_does() -> None:
+    node = {
+        "type": "record",
+        "name": "t.Node",
+        "fields": [
+            {"name": "label", "type": "string"},
+            {"name": "next", "type": ["null", "t.Node"], "default": None},
+        ],
+    }
+    parsed = _synthetic([{"name": "chain", "type": node}])
+    chain = {"label": "a", "next": {"label": "b", "next": {"label": "c", "next": None}}}
+    out = BytesIO()
+    schemaless_writer(out, parsed, {"chain": chain, "payload": ("t.P1", {})})
+    writer = EnvelopeWriter(parsed)
+    assert writer.complete
+    assert writer.write(b"", {"chain": chain}, "t.P1", {}, False) == out.getvalue()
+
+
+def test_unsupported_nodes_compile_to_a_decline_and_are_reported() -> None:
+    writer = EnvelopeWriter(
+        _synthetic(
+            [
+                {"name": "ratio", "type": "double"},
+                {"name": "either", "type": ["string", "long"]},
+            ]
+        )
+    )
+    assert not writer.complete
+    with pytest.raises(TypeError, match="no fast encoder for Avro double"):
+        writer.write(b"", {"ratio": 1.0, "either": "x"}, "t.P0", {}, False)
