@@ -16,25 +16,31 @@ bench process's CPU seconds (the broker is another process).
 - ``sdk send_encoded`` / ``sdk send_many``: the bulk paths (pre-encoded bytes / envelopes);
 - ``bare batch``: aiokafka ``create_batch``/``send_batch`` by hand, the ceiling.
 
-Figures measured here (200k events, best of 3, zstd, local KRaft broker sharing a busy 2026
-dev machine; ``--events 200000 --repeat 3``)::
+Figures measured here (200k events, best of 3, zstd, local KRaft broker on a 2-core dev VM;
+``--events 200000 --repeat 3``)::
 
-  bare send               51,651 ev/s      57,197 ev/cpu-s
-  sdk enqueue             31,392 ev/s      32,135 ev/cpu-s    0.61x
-  bare awaited            22,964 ev/s      41,564 ev/cpu-s
-  sdk awaited             19,196 ev/s      26,741 ev/cpu-s    0.84x
-  bare batch             310,176 ev/s     515,904 ev/cpu-s
-  sdk send_encoded       279,260 ev/s     402,344 ev/cpu-s    0.90x
-  sdk send_many           52,607 ev/s      56,548 ev/cpu-s    1.02x (vs bare send)
+  bare send               61,167 ev/s      61,295 ev/cpu-s
+  sdk enqueue             52,171 ev/s      53,552 ev/cpu-s    0.85x
+  bare awaited            31,573 ev/s      59,459 ev/cpu-s
+  sdk awaited             28,425 ev/s      45,433 ev/cpu-s    0.90x
+  bare batch             550,317 ev/s     590,343 ev/cpu-s
+  sdk send_encoded       435,364 ev/s     478,352 ev/cpu-s    0.79x
+  sdk send_many          117,034 ev/s     121,039 ev/cpu-s    1.91x (vs bare send)
   compression: none 48.0 MB; lz4 18.2 MB (2.6x); zstd 13.2 MB (3.7x);
-  sdk send_encoded: none 190k, lz4 139k, zstd 295k ev/s -> zstd is the default
+  sdk send_encoded: none 491k, lz4 189k, zstd 298k ev/s -> zstd is the default
 
-Reading: the SDK's own queueing is cheaper than ``send()`` (bulk: 0.9x of hand-made batches;
-``send_many`` encodes *and* sends at the rate ``send()`` ships pre-encoded bytes). What keeps
-``sdk enqueue`` at ~0.6x of bare ``send()`` is the work bare does not do: the Avro encode
-(fastavro, ~9 us/event, in :mod:`schemas.codec`) and pydantic validation (~2-3 us). Reaching
-0.8x needs a cheaper encoder (e.g. hand-encoding the fixed envelope fields and fastavro only
-for the payload) - a codec change, not a producer one.
+Before :mod:`schemas.fastwrite` (fastavro encoding, ``model_dump`` per typed call), the same
+session measured ``sdk enqueue`` 36,853 vs ``bare send`` 59,643 ev/s (0.62x), ``sdk awaited``
+0.79x and ``send_many`` 58k ev/s; another run after the change gave 0.81x. Run-to-run noise on
+this machine is about +-5% per mode, so read ratios, not the last digit.
+
+Reading: the SDK's own queueing is cheaper than ``send()``. ``sdk enqueue`` pays, on top of
+what bare ``send()`` does, payload validation by the pydantic model (~2.5 us, required: it
+checks user input), the Avro encode from the model's attributes (``codec.encode_parts``,
+~4.6 us mean on the realistic mix, was ~10.5 us with fastavro + ``model_dump``), event id and
+sequence. ``send_many`` encodes envelopes through the same generated encoder, so it now
+outruns ``send()`` shipping pre-encoded bytes. The ``send_encoded`` ratio moves with the
+broker's batch handling between runs (0.79x-0.85x); it does no encoding.
 """
 
 from __future__ import annotations
