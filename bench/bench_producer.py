@@ -49,10 +49,8 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +68,7 @@ from schemas.codec import EventCodec
 from schemas.models import EventEnvelope
 from sessionflow.settings import KafkaSettings
 from sessionflow.testing import unique_name
-from sessionflow.testing.kafka import local_broker
+from sessionflow.testing.kafka import kafka_broker
 
 CONCURRENCY = 500
 _COMPRESSION_ATTRS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -288,7 +286,7 @@ async def main(events: int, repeat: int) -> None:
     gc.collect()
     gc.freeze()  # the workload's own objects are not what the modes should pay GC for
     print(f"workload: {len(work.calls):,} simulated events, avg {_avg_size(work)} bytes encoded")
-    with _broker() as servers:
+    with kafka_broker() as servers:
         kafka = KafkaSettings(bootstrap_servers=servers)
         settings = ProducerSettings()
         print(f"broker {servers}; compression {settings.compression}, best of {repeat}")
@@ -325,16 +323,6 @@ async def compare_compression(kafka: KafkaSettings, work: Workload, repeat: int)
 
 def _avg_size(work: Workload) -> int:
     return sum(len(r.value) for r in work.records) // max(1, len(work.records))
-
-
-@contextmanager
-def _broker() -> Iterator[str]:
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-        return
-    with local_broker() as servers:
-        yield servers
 
 
 if __name__ == "__main__":
