@@ -108,8 +108,16 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _random_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def random_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64, never starting with '-'.
+
+    Kafka's own ``Uuid.randomUuid`` re-draws ids that start with '-' because command-line
+    parsers read them as options; so do we.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def fetch_metadata(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
@@ -239,7 +247,7 @@ class LocalKafka:
             return
         command = [
             *self._java_command(java, libs, "kafka.tools.StorageTool"),
-            "format", "-t", _random_cluster_id(),
+            "format", f"--cluster-id={random_cluster_id()}",
             "-c", str(self.home / "server.properties"), "--standalone",
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from sessionflow.errors import InfrastructureError
-from sessionflow.local_kafka.launcher import LocalKafka, LocalKafkaError, fetch_metadata
+from sessionflow.local_kafka.launcher import (
+    LocalKafka,
+    LocalKafkaError,
+    fetch_metadata,
+    random_cluster_id,
+)
 from sessionflow.local_kafka.resolver import kafka_libs
 from sessionflow.local_kafka.settings import LocalKafkaSettings
 from sessionflow.settings import PathSettings
@@ -131,3 +136,11 @@ def test_broker_that_dies_at_start_up_is_reported(tmp_path: Path) -> None:
 def _no_broker_left(cli_env: dict[str, str]) -> Iterator[None]:
     yield
     run_cli(cli_env, "kafka", "down")
+
+
+def test_cluster_ids_never_look_like_options() -> None:
+    ids = {random_cluster_id() for _ in range(5000)}  # a '-' start is 1 in 64 per draw
+
+    assert len(ids) == 5000
+    assert not any(cluster_id.startswith("-") for cluster_id in ids)
+    assert all(len(cluster_id) == 22 for cluster_id in ids)
