@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from sessionflow.testing import clickhouse_client, kafka_broker, temporary_database, unique_name
+
 # No per-example deadline (a loaded CI machine is no bug); CI explores a fixed sequence of
 # examples so a run is reproducible, developers' runs explore new ones each time.
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
-
-from sessionflow.testing import clickhouse_client, kafka_broker, temporary_database, unique_name
 
 
 @pytest.fixture(scope="session")
