@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,6 +107,25 @@ def test_missing_java_is_one_clear_line(cli_env: dict[str, str], tmp_path: Path)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "error: `java` not found on PATH: install a Java 17+ runtime to run the local Kafka"
+    )
+
+
+def test_missing_maven_on_a_cold_cache_is_one_clear_line(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    java = shutil.which("java")
+    assert java is not None
+    only_java = tmp_path / "bin"
+    only_java.mkdir()
+    (only_java / "java").symlink_to(java)
+    cli_env.update(PATH=str(only_java), SESSIONFLOW_CACHE_DIR=str(tmp_path / "cold-cache"))
+
+    result = run_cli(cli_env, "kafka", "up")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: `mvn` not found on PATH: "
+        "install Apache Maven (apt-get install maven) to fetch Kafka"
     )
 
 
