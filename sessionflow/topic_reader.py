@@ -53,23 +53,26 @@ async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
     return sorted(p["partition"] for p in described["partitions"])
 
 
-async def read_topic(kafka: KafkaSettings, topic: str, *, timeout_s: float = 60.0) -> list[Any]:
-    """Every record of ``topic`` from the beginning up to its end offsets at call time."""
+async def offset_bounds(kafka: KafkaSettings, topic: str) -> tuple[dict[int, int], dict[int, int]]:
+    """(beginning, end) offset per partition of ``topic`` now."""
     partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
-    return await read_range(
-        kafka,
-        topic,
+    return (
         {tp.partition: offset for tp, offset in starts.items()},
         {tp.partition: offset for tp, offset in ends.items()},
-        timeout_s=timeout_s,
     )
+
+
+async def read_topic(kafka: KafkaSettings, topic: str, *, timeout_s: float = 60.0) -> list[Any]:
+    """Every record of ``topic`` from the beginning up to its end offsets at call time."""
+    starts, ends = await offset_bounds(kafka, topic)
+    return await read_range(kafka, topic, starts, ends, timeout_s=timeout_s)
 
 
 async def _collect(

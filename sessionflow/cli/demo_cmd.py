@@ -21,13 +21,13 @@ from rich.table import Table
 
 from producers.settings import ProducerSettings, TopicSettings
 from producers.simulator import AnomalyKind, Simulation, SimulationPlan, simulate
-from producers.topics import create_topics, describe_topics
+from producers.topics import create_topics
 from schemas import DecodeError, EventCodec
 from sessionflow.cli.simulate_cmd import encoded_records, send_simulation
 from sessionflow.clickhouse import open_client
 from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.settings import ClickHouseSettings, KafkaSettings, PathSettings
-from sessionflow.topic_reader import read_range
+from sessionflow.topic_reader import offset_bounds, read_range
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,6 @@ def ensure_clickhouse(ctx: DemoContext) -> None:
     )
 
 
-async def end_offsets(kafka: KafkaSettings) -> dict[int, int]:
-    """End offset per partition of the domain topic."""
-    (description,) = await describe_topics(kafka, [kafka.topic])
-    return description.end_offsets
-
-
 def tally(values: Iterable[bytes], codec: EventCodec) -> Tally:
     """Decode every value the way a consumer would, counting what it finds."""
     by_type: Counter[str] = Counter()
@@ -127,13 +121,13 @@ def run_simulation(ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan)
     """Send the plan's sessions, read them back, compare with the ground truth."""
     codec = EventCodec()
     sim = simulate(plan, codec.encode)
-    before = asyncio.run(end_offsets(kafka))
+    _, before = asyncio.run(offset_bounds(kafka, kafka.topic))
     sent = asyncio.run(
         send_simulation(
             encoded_records(sim, codec), kafka, ProducerSettings(), rate=0, console=ctx.console
         )
     )
-    after = asyncio.run(end_offsets(kafka))
+    _, after = asyncio.run(offset_bounds(kafka, kafka.topic))
     records = asyncio.run(read_range(kafka, kafka.topic, before, after))
     found = tally((r.value for r in records), codec)
     ctx.console.print(
