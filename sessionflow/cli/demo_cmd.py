@@ -23,7 +23,8 @@ from producers.settings import ProducerSettings, TopicSettings
 from producers.simulator import AnomalyKind, Simulation, SimulationPlan, simulate
 from producers.topics import create_topics
 from schemas import DecodeError, EventCodec
-from sessionflow.cli.simulate_cmd import encoded_records, send_simulation
+from sessionflow.cli.progress import send_with_progress
+from sessionflow.cli.simulate_cmd import encoded_records
 from sessionflow.clickhouse import open_client
 from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.settings import ClickHouseSettings, KafkaSettings, PathSettings
@@ -123,7 +124,7 @@ def run_simulation(ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan)
     sim = simulate(plan, codec.encode)
     _, before = asyncio.run(offset_bounds(kafka, kafka.topic))
     sent = asyncio.run(
-        send_simulation(
+        send_with_progress(
             encoded_records(sim, codec), kafka, ProducerSettings(), rate=0, console=ctx.console
         )
     )

@@ -13,29 +13,15 @@ from rich.console import Console
 
 from producers.delivery import EncodedRecord
 from producers.jsonl import JsonlBatch, JsonlReader
-from producers.pacing import send_paced
-from producers.sdk import SessionEventProducer
 from producers.settings import ProducerSettings
 from schemas import EventCodec
-from sessionflow.cli.progress import counts_table, send_progress
+from sessionflow.cli.progress import counts_table, send_with_progress
 from sessionflow.settings import KafkaSettings
 
 
 def read_batch(stream: TextIO, source: str) -> JsonlBatch:
     """Validate every line of ``stream`` (events default to ``source``)."""
     return JsonlReader(source, int(time.time() * 1000)).read(stream)
-
-
-async def send_batch(
-    batch: JsonlBatch, kafka: KafkaSettings, settings: ProducerSettings, console: Console
-) -> int:
-    """Send the batch's events in file order with a progress bar; returns the acked count."""
-    codec = EventCodec()
-    records = [EncodedRecord(e.session_id, codec.encode(e)) for e in batch.events]
-    async with SessionEventProducer(kafka, settings, codec=codec) as producer:
-        with send_progress(console) as progress:
-            task = progress.add_task(f"sending to {kafka.topic}", total=len(records))
-            return await send_paced(producer, records, on_acked=lambda n: progress.advance(task, n))
 
 
 @click.command("produce")
@@ -69,6 +55,10 @@ def produce_command(file: Path, skip_invalid: bool, dry_run: bool, source: str |
         console.print("dry run: nothing sent")
     elif batch.events:
         kafka = KafkaSettings()
-        sent = asyncio.run(send_batch(batch, kafka, ProducerSettings(), console))
+        codec = EventCodec()
+        records = [EncodedRecord(e.session_id, codec.encode(e)) for e in batch.events]
+        sent = asyncio.run(
+            send_with_progress(records, kafka, ProducerSettings(), rate=0, console=console)
+        )
     console.print(counts_table("valid events by type", dict(batch.counts_by_type()), "events"))
     console.print(f"sent {sent}, rejected {len(batch.invalid)}, valid {len(batch.events)}")

@@ -1,8 +1,8 @@
-"""Shared pieces of the bulk commands: a progress bar and the per-type summary table."""
+"""Shared pieces of the bulk commands: sending with a progress bar, summary tables."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.progress import (
@@ -14,6 +14,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+from producers.delivery import EncodedRecord
+from producers.pacing import send_paced
+from producers.sdk import SessionEventProducer
+from producers.settings import ProducerSettings
+from sessionflow.settings import KafkaSettings
 
 
 def send_progress(console: Console) -> Progress:
@@ -37,3 +43,20 @@ def counts_table(title: str, counts: Mapping[str, int], total_label: str = "tota
     for name in sorted(counts):
         table.add_row(name, str(counts[name]))
     return table
+
+
+async def send_with_progress(
+    records: Sequence[EncodedRecord],
+    kafka: KafkaSettings,
+    settings: ProducerSettings,
+    *,
+    rate: float,
+    console: Console,
+) -> int:
+    """Send ``records`` in order with a progress bar; returns how many the broker acknowledged."""
+    async with SessionEventProducer(kafka, settings) as producer:
+        with send_progress(console) as progress:
+            task = progress.add_task(f"sending to {kafka.topic}", total=len(records))
+            return await send_paced(
+                producer, records, rate=rate, on_acked=lambda n: progress.advance(task, n)
+            )

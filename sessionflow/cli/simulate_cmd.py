@@ -12,8 +12,6 @@ import click
 from rich.console import Console
 
 from producers.delivery import EncodedRecord
-from producers.pacing import send_paced
-from producers.sdk import SessionEventProducer
 from producers.settings import ProducerSettings
 from producers.simulator import (
     DEFAULT_START,
@@ -24,7 +22,7 @@ from producers.simulator import (
     simulate,
 )
 from schemas import EventCodec
-from sessionflow.cli.progress import counts_table, send_progress
+from sessionflow.cli.progress import counts_table, send_with_progress
 from sessionflow.settings import KafkaSettings
 
 
@@ -70,23 +68,6 @@ def print_injected(console: Console, sim: Simulation) -> None:
         )
     counts = {kind.value: n for kind, n in sim.injected_counts().items()}
     console.print(counts_table("anomalies injected", counts))
-
-
-async def send_simulation(
-    records: list[EncodedRecord],
-    kafka: KafkaSettings,
-    settings: ProducerSettings,
-    *,
-    rate: float,
-    console: Console,
-) -> int:
-    """Send ``records`` with a progress bar; returns how many the broker acknowledged."""
-    async with SessionEventProducer(kafka, settings) as producer:
-        with send_progress(console) as progress:
-            task = progress.add_task(f"sending to {kafka.topic}", total=len(records))
-            return await send_paced(
-                producer, records, rate=rate, on_acked=lambda n: progress.advance(task, n)
-            )
 
 
 def parse_start(value: str) -> datetime:
@@ -144,7 +125,7 @@ def simulate_command(
         return
     kafka = KafkaSettings()
     acked = asyncio.run(
-        send_simulation(records, kafka, ProducerSettings(), rate=rate, console=console)
+        send_with_progress(records, kafka, ProducerSettings(), rate=rate, console=console)
     )
     by_type = Counter(r.event.event_type.value for r in sim.records if r.event is not None)
     console.print(counts_table("events sent by type", dict(by_type), "events"))
