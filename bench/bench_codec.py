@@ -4,8 +4,8 @@ Run: ``.venv/bin/python bench/bench_codec.py [--events N] [--repeat R]``. Not a 
 
 Bare fastavro = ``schemaless_writer`` / ``schemaless_reader`` with the same parsed schema,
 reused, on the same records (union branch given in tuple notation, no header). The fast
-encoder = :class:`schemas.fastwrite.EnvelopeWriter` alone (header included, no fallback),
-which the codec's encode paths use. Each figure is the best of R runs over N events.
+encoder = :class:`~sessionflow.schemas.fastwrite.EnvelopeWriter` alone (header included, no
+fallback), which the codec's encode paths use. Each figure is the best of R runs over N events.
 
 Figures measured here (2-core dev VM, ``--events 20000 --repeat 7``, us/event, ratio = bare
 fastavro time / path time)::
@@ -18,8 +18,8 @@ fastavro time / path time)::
   encode model_dump + fastavro (SDK before)       12.63   0.66x
   decode codec.decode(bytes) -> dict               8.26   0.91x   (unchanged)
 
-The fast encoder is pure Python generated per record type (:mod:`schemas.fastwrite`); what
-remains is mostly per-field interpreter work, the largest single item being the 6-byte varint
+The fast encoder is pure Python generated per record type (:mod:`sessionflow.schemas.fastwrite`);
+what remains is mostly per-field interpreter work, the largest single item being the 6-byte varint
 of ``occurred_at`` (~0.4 us).
 """
 
@@ -34,10 +34,10 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from schemas import PAYLOAD_MODELS, EventCodec, EventEnvelope, EventType
-from schemas.codec import MARKER
-from schemas.examples import example_events
-from schemas.fastwrite import EnvelopeWriter
+from sessionflow.schemas import PAYLOAD_MODELS, EventCodec, EventEnvelope, EventType
+from sessionflow.schemas.codec import MARKER
+from sessionflow.schemas.examples import example_events
+from sessionflow.schemas.fastwrite import EnvelopeWriter
 
 # share of each type in a busy deployment: streams dominate, then messages and tool calls
 MIX: dict[EventType, int] = {

@@ -29,10 +29,10 @@ Figures measured here (200k events, best of 3, zstd, local KRaft broker on a 2-c
   compression: none 48.0 MB; lz4 18.2 MB (2.6x); zstd 13.2 MB (3.7x);
   sdk send_encoded: none 491k, lz4 189k, zstd 298k ev/s -> zstd is the default
 
-Before :mod:`schemas.fastwrite` (fastavro encoding, ``model_dump`` per typed call), the same
-session measured ``sdk enqueue`` 36,853 vs ``bare send`` 59,643 ev/s (0.62x), ``sdk awaited``
-0.79x and ``send_many`` 58k ev/s; another run after the change gave 0.81x. Run-to-run noise on
-this machine is about +-5% per mode, so read ratios, not the last digit.
+Before :mod:`sessionflow.schemas.fastwrite` (fastavro encoding, ``model_dump`` per typed call), the
+same session measured ``sdk enqueue`` 36,853 vs ``bare send`` 59,643 ev/s (0.62x), ``sdk awaited``
+0.79x and ``send_many`` 58k ev/s; another run after the change gave 0.81x. Run-to-run noise on this
+machine is about +-5% per mode, so read ratios, not the last digit.
 
 Reading: the SDK's own queueing is cheaper than ``send()``. ``sdk enqueue`` pays, on top of
 what bare ``send()`` does, payload validation by the pydantic model (~2.5 us, required: it
@@ -57,16 +57,16 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from producers.delivery import EncodedRecord
-from producers.methods import event_method_names
-from producers.partitioning import KeyPartitioner
-from producers.sdk import SessionEventProducer
-from producers.settings import Compression, ProducerSettings, TopicSettings
-from producers.simulator import SimulationPlan, simulate
-from producers.topics import create_topics
-from schemas.codec import EventCodec
-from schemas.models import EventEnvelope
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.methods import event_method_names
+from sessionflow.producers.partitioning import KeyPartitioner
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.settings import Compression, ProducerSettings, TopicSettings
+from sessionflow.producers.simulator import SimulationPlan, simulate
+from sessionflow.producers.topics import create_topics
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.models import EventEnvelope
 from sessionflow.testing import unique_name
 from sessionflow.testing.kafka import kafka_broker
 

@@ -7,8 +7,8 @@ Public API: :class:`SessionEventProducer` (async) and :class:`SyncSessionEventPr
 :func:`create_topics`/:func:`describe_topics`; errors under :class:`ProducerError`.
 """
 
-from producers.delivery import BulkResult, Delivery, EncodedRecord
-from producers.errors import (
+from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
+from sessionflow.producers.errors import (
     BrokerUnavailableError,
     DeliveryFailedError,
     DeliveryTimeoutError,
@@ -18,12 +18,12 @@ from producers.errors import (
     TopicAdminError,
     TopicNotFoundError,
 )
-from producers.partitioning import partition_for
-from producers.sdk import SessionEventProducer
-from producers.sequences import SequenceAllocator
-from producers.settings import ProducerSettings, TopicSettings
-from producers.sync import SyncSessionEventProducer
-from producers.topics import create_topics, describe_topics
+from sessionflow.producers.partitioning import partition_for
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.sequences import SequenceAllocator
+from sessionflow.producers.settings import ProducerSettings, TopicSettings
+from sessionflow.producers.sync import SyncSessionEventProducer
+from sessionflow.producers.topics import create_topics, describe_topics
 
 __all__ = [
     "BrokerUnavailableError",

@@ -23,8 +23,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from producers.delivery import Delivery
-from producers.errors import DeliveryFailedError, DeliveryTimeoutError, ProducerError
+from sessionflow.producers.delivery import Delivery
+from sessionflow.producers.errors import DeliveryFailedError, DeliveryTimeoutError, ProducerError
 
 ErrorFactory = Callable[[], ProducerError]
 

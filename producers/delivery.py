@@ -23,8 +23,8 @@ class Delivery:
 class EncodedRecord(NamedTuple):
     """A record for the bulk path: the Kafka key (the session id) and the encoded value.
 
-    ``value`` is normally :meth:`schemas.codec.EventCodec.encode` output, but any bytes are
-    sent as given (the simulator uses this to inject undecodable records).
+    ``value`` is normally :meth:`~sessionflow.schemas.codec.EventCodec.encode` output, but any
+    bytes are sent as given (the simulator uses this to inject undecodable records).
     """
 
     key: str | bytes

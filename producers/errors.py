@@ -6,7 +6,7 @@ Every failure of a send surfaces as one of these (the aiokafka exception, if any
 
 from __future__ import annotations
 
-from sessionflow.errors import SessionflowError
+from sessionflow.core.errors import SessionflowError
 
 
 class ProducerError(SessionflowError):

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import EventEnvelope, EventValidationError, validate_event
-from schemas.ids import new_event_id
+from sessionflow.schemas import EventEnvelope, EventValidationError, validate_event
+from sessionflow.schemas.ids import new_event_id
 
 
 @dataclass(frozen=True)

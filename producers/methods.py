@@ -4,8 +4,8 @@
 the payload models, so each method's keyword arguments *are* the payload model's fields
 (mypy checks names and required fields through ``ParamSpec``). The flavour decides what a
 call returns through the type parameter ``R``: the async producer returns a coroutine of
-:class:`~producers.delivery.Delivery`, its ``enqueue`` view a coroutine of a delivery future,
-the sync facade a :class:`~producers.delivery.Delivery`.
+:class:`~sessionflow.producers.delivery.Delivery`, its ``enqueue`` view a coroutine of a
+delivery future, the sync facade a :class:`~sessionflow.producers.delivery.Delivery`.
 
 Method names are the event types with dots as underscores (``message.created`` ->
 ``message_created``); the first positional argument is the session id.
@@ -22,9 +22,9 @@ from typing import Any, Concatenate, Generic, NamedTuple, ParamSpec, TypeVar, ca
 
 from pydantic import ValidationError
 
-from producers.errors import EventValidationFailedError
-from schemas.enums import EventType
-from schemas.models import (
+from sessionflow.producers.errors import EventValidationFailedError
+from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.models import (
     ContractModel,
     ErrorOccurred,
     MessageCreated,

@@ -1,7 +1,7 @@
 """Send pre-encoded records in order, in chunks, optionally at a target rate.
 
 The bulk commands (``produce``, ``simulate``) use this on top of
-:meth:`producers.sdk.SessionEventProducer.send_encoded`: each chunk goes through the
+:meth:`sessionflow.producers.sdk.SessionEventProducer.send_encoded`: each chunk goes through the
 per-partition batches and is acknowledged before the next, so progress reports count only
 acknowledged records.
 """
@@ -12,8 +12,8 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from producers.delivery import EncodedRecord
-from producers.sdk import SessionEventProducer
+from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.sdk import SessionEventProducer
 
 DEFAULT_CHUNK = 2_000
 

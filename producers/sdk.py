@@ -8,12 +8,12 @@ Usage::
         delivery = await p.message_created(sid, message_id="m1", role="user", content="hi")
 
 Guarantees: aiokafka runs with ``enable_idempotence=True`` and ``acks="all"``; the key is the
-session id, partitioned like aiokafka's default partitioner (:mod:`producers.partitioning`);
-each event of a session gets the next sequence (:mod:`producers.sequences`) at the moment it is
-appended to its partition's batch, so sequence order is partition order. A typed method
-returns once the broker acknowledged the event, or raises a :class:`ProducerError`:
-:class:`EventValidationFailedError` (nothing sent, no sequence used),
-:class:`DeliveryFailedError`, :class:`DeliveryTimeoutError` (after ``delivery_timeout_ms``),
+session id, partitioned like aiokafka's default partitioner
+(:mod:`sessionflow.producers.partitioning`); each event of a session gets the next sequence
+(:mod:`sessionflow.producers.sequences`) at the moment it is appended to its partition's batch, so
+sequence order is partition order. A typed method returns once the broker acknowledged the event, or
+raises a :class:`ProducerError`: :class:`EventValidationFailedError` (nothing sent, no sequence
+used), :class:`DeliveryFailedError`, :class:`DeliveryTimeoutError` (after ``delivery_timeout_ms``),
 :class:`ProducerNotStartedError`. Waits are bounded by the settings' timeouts; aiokafka's own
 retries of retriable errors happen inside the delivery timeout.
 
@@ -35,9 +35,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from producers.batching import Batch, PartitionBatcher
-from producers.delivery import BulkResult, Delivery, EncodedRecord
-from producers.errors import (
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.batching import Batch, PartitionBatcher
+from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
+from sessionflow.producers.errors import (
     BrokerUnavailableError,
     DeliveryFailedError,
     EventValidationFailedError,
@@ -45,17 +46,16 @@ from producers.errors import (
     ProducerNotStartedError,
     TopicNotFoundError,
 )
-from producers.lifecycle import close_producer
-from producers.methods import EnvelopeMeta, EventMethods, PayloadCall
-from producers.partitioning import KeyPartitioner
-from producers.sequences import SequenceAllocator
-from producers.settings import ProducerSettings
-from schemas.codec import EventCodec
-from schemas.enums import EventType
-from schemas.errors import EventValidationError
-from schemas.ids import new_event_id
-from schemas.models import ContractModel, EventEnvelope
-from sessionflow.settings import KafkaSettings
+from sessionflow.producers.lifecycle import close_producer
+from sessionflow.producers.methods import EnvelopeMeta, EventMethods, PayloadCall
+from sessionflow.producers.partitioning import KeyPartitioner
+from sessionflow.producers.sequences import SequenceAllocator
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.errors import EventValidationError
+from sessionflow.schemas.ids import new_event_id
+from sessionflow.schemas.models import ContractModel, EventEnvelope
 
 DeliveryFuture = asyncio.Future[Delivery]
 

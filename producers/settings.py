@@ -2,7 +2,7 @@
 
 Both classes are frozen and read from the environment once, by an entry point (the CLI, a
 service's ``main``, a test), then passed down. Connection details (bootstrap servers,
-security, topic names) live in :class:`sessionflow.settings.KafkaSettings`.
+security, topic names) live in :class:`sessionflow.core.settings.KafkaSettings`.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class ProducerSettings(BaseSettings):
 class TopicSettings(BaseSettings):
     """How ``sessionflow topics create`` makes the domain topic and its dead-letter topic.
 
-    Configs written on creation (documented in :func:`producers.topics.topic_configs`):
+    Configs written on creation (documented in :func:`sessionflow.producers.topics.topic_configs`):
     ``cleanup.policy=delete``, ``retention.ms``, ``compression.type=producer`` (the broker
     keeps the producer's batches as they are), ``max.message.bytes`` and, when
     ``replication_factor > 1``, ``min.insync.replicas``.

@@ -1,4 +1,4 @@
-"""Blocking facade over :class:`~producers.sdk.SessionEventProducer` for non-async services.
+"""Blocking facade over :class:`~sessionflow.producers.sdk.SessionEventProducer` (sync services).
 
 The facade owns an event loop running in a daemon thread; each call submits the async
 producer's coroutine to it and blocks until it finishes, so every method, guarantee and
@@ -16,15 +16,15 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from types import TracebackType
 from typing import Any, TypeVar
 
-from producers.delivery import BulkResult, Delivery, EncodedRecord
-from producers.errors import DeliveryTimeoutError, ProducerNotStartedError
-from producers.methods import EnvelopeMeta, EventMethods, PayloadCall
-from producers.sdk import SessionEventProducer
-from producers.sequences import SequenceAllocator
-from producers.settings import ProducerSettings
-from schemas.codec import EventCodec
-from schemas.models import EventEnvelope
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
+from sessionflow.producers.errors import DeliveryTimeoutError, ProducerNotStartedError
+from sessionflow.producers.methods import EnvelopeMeta, EventMethods, PayloadCall
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.sequences import SequenceAllocator
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.models import EventEnvelope
 
 T = TypeVar("T")
 _MARGIN_S = 5.0  # on top of the async producer's own bounds, in case the loop is wedged

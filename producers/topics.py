@@ -20,9 +20,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from producers.errors import BrokerUnavailableError, TopicAdminError
-from producers.settings import TopicSettings
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.errors import BrokerUnavailableError, TopicAdminError
+from sessionflow.producers.settings import TopicSettings
 
 _T = TypeVar("_T")
 _ADMIN_TIMEOUT_S = 30.0

@@ -21,18 +21,25 @@ Public API (stable; producers, processors and sinks import only these names)::
     errors: SchemaError > DecodeError > (BadMarkerError, UnknownFingerprintError,
             TruncatedBodyError, TrailingBytesError, MalformedBodyError, ResolutionError,
             InconsistentEventError); SchemaError > EventValidationError, SchemaLoadError,
-            SchemaCompatibilityError.  SchemaError derives from sessionflow.errors.SessionflowError.
+            SchemaCompatibilityError.
+            SchemaError derives from sessionflow.core.errors.SessionflowError.
 
-Source of truth: the models in :mod:`schemas.models` define the current version; the
+Source of truth: the models in :mod:`sessionflow.schemas.models` define the current version; the
 ``.avsc`` files of every published version live in ``schemas/avsc/v<N>/`` (frozen) and a test
 proves the latest equals what the models derive. Build one :class:`EventCodec` per process
 and reuse it: schemas are parsed once, at construction.
 """
 
-from schemas.codec import EventCodec
-from schemas.compat import VersionReport, check_backward_transitive, reader_problems
-from schemas.enums import ApprovalMode, ErrorCode, EventType, MessageRole, SessionOutcome
-from schemas.errors import (
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.compat import VersionReport, check_backward_transitive, reader_problems
+from sessionflow.schemas.enums import (
+    ApprovalMode,
+    ErrorCode,
+    EventType,
+    MessageRole,
+    SessionOutcome,
+)
+from sessionflow.schemas.errors import (
     BadMarkerError,
     DecodeError,
     EventValidationError,
@@ -46,8 +53,8 @@ from schemas.errors import (
     TruncatedBodyError,
     UnknownFingerprintError,
 )
-from schemas.ids import is_session_id, new_event_id, new_session_id
-from schemas.models import (
+from sessionflow.schemas.ids import is_session_id, new_event_id, new_session_id
+from sessionflow.schemas.models import (
     PAYLOAD_MODELS,
     Attachment,
     ContractModel,
@@ -71,8 +78,8 @@ from schemas.models import (
     ToolCallPending,
     ToolCallRejected,
 )
-from schemas.registry import SchemaVersion, load_published
-from schemas.validation import (
+from sessionflow.schemas.registry import SchemaVersion, load_published
+from sessionflow.schemas.validation import (
     datetime_to_millis,
     make_event,
     millis_to_datetime,

@@ -2,8 +2,8 @@
 
 One file per named type (``<fullname>.avsc``): the envelope, the 15 payloads, the nested
 records and the enums; references between files are by full name. A published version is
-produced once (``python -m schemas.avrogen <dir>``) and then frozen; the test suite proves the
-latest published version equals :func:`generate` field by field.
+produced once (``python -m sessionflow.schemas.avrogen <dir>``) and then frozen; the test
+suite proves the latest published version equals :func:`generate` field by field.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from schemas.enums import EventType
-from schemas.models import AVRO_NAMESPACE, EventEnvelope
+from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.models import AVRO_NAMESPACE, EventEnvelope
 
 AvroSchema = Any
 """A JSON-shaped Avro schema (str, list or dict)."""
@@ -138,9 +138,9 @@ def _plain(tp: Any, out: dict[str, dict[str, Any]]) -> AvroSchema:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m schemas.avrogen <dir>``: write the current schema files into ``<dir>``."""
+    """``python -m sessionflow.schemas.avrogen <dir>``: write the current schema files there."""
     if len(argv) != 1:
-        print("usage: python -m schemas.avrogen <directory>", file=sys.stderr)
+        print("usage: python -m sessionflow.schemas.avrogen <directory>", file=sys.stderr)
         return 2
     for path in write(Path(argv[0])):
         print(path)

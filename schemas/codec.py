@@ -26,8 +26,8 @@ from typing import Any, Final
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
-from schemas.avrogen import fullname
-from schemas.errors import (
+from sessionflow.schemas.avrogen import fullname
+from sessionflow.schemas.errors import (
     BadMarkerError,
     DecodeError,
     EventValidationError,
@@ -38,10 +38,10 @@ from schemas.errors import (
     TruncatedBodyError,
     UnknownFingerprintError,
 )
-from schemas.fastwrite import ENCODE_ERRORS, EnvelopeWriter
-from schemas.models import PAYLOAD_MODELS, ContractModel, EventEnvelope
-from schemas.registry import SchemaVersion, load_published
-from schemas.validation import validate_event
+from sessionflow.schemas.fastwrite import ENCODE_ERRORS, EnvelopeWriter
+from sessionflow.schemas.models import PAYLOAD_MODELS, ContractModel, EventEnvelope
+from sessionflow.schemas.registry import SchemaVersion, load_published
+from sessionflow.schemas.validation import validate_event
 
 MARKER: Final = b"\xc3\x01"
 HEADER_SIZE: Final = 10

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from schemas.errors import SchemaCompatibilityError
-from schemas.registry import SchemaVersion
+from sessionflow.schemas.errors import SchemaCompatibilityError
+from sessionflow.schemas.registry import SchemaVersion
 
 _PRIMITIVES: Final = frozenset(
     {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}

@@ -7,7 +7,7 @@ raises a :class:`DecodeError` subclass. Encoding and model validation raise
 
 from __future__ import annotations
 
-from sessionflow.errors import SessionflowError
+from sessionflow.core.errors import SessionflowError
 
 
 class SchemaError(SessionflowError):
@@ -57,8 +57,9 @@ class InconsistentEventError(DecodeError):
 class EventValidationError(SchemaError):
     """An event does not satisfy the contract; the message is one line naming type, field, problem.
 
-    Raised on the encode side and by :meth:`schemas.EventCodec.decode_model` when Avro-valid
-    bytes violate a constraint the models add (UUID form, non-negative counts, JSON text ...).
+    Raised on the encode side and by :meth:`~sessionflow.schemas.EventCodec.decode_model` when
+    Avro-valid bytes violate a constraint the models add (UUID form, non-negative counts, JSON text
+    ...).
     """
 
     def __init__(self, event_type: str, field: str, problem: str) -> None:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas.enums import ApprovalMode, ErrorCode, EventType, MessageRole, SessionOutcome
-from schemas.models import (
+from sessionflow.schemas.enums import (
+    ApprovalMode,
+    ErrorCode,
+    EventType,
+    MessageRole,
+    SessionOutcome,
+)
+from sessionflow.schemas.models import (
     Attachment,
     ContractModel,
     ErrorOccurred,

@@ -2,8 +2,8 @@
 
 ``schemas/golden/v<N>.json`` holds, per event type, the hex of the single-object message
 written with version N's schema and the record a version-N reader decodes from it. The files
-are written once when a version is published (``python -m schemas.golden <N>``) and never
-changed afterwards: any wire-format change then fails the golden tests.
+are written once when a version is published (``python -m sessionflow.schemas.golden <N>``)
+and never changed afterwards: any wire-format change then fails the golden tests.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from schemas.codec import EventCodec
-from schemas.enums import EventType
-from schemas.errors import SchemaError, SchemaLoadError
-from schemas.examples import example_events
-from schemas.models import PAYLOAD_MODELS
-from schemas.registry import load_published
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.errors import SchemaError, SchemaLoadError
+from sessionflow.schemas.examples import example_events
+from sessionflow.schemas.models import PAYLOAD_MODELS
+from sessionflow.schemas.registry import load_published
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class GoldenVector:
 
 def golden_root() -> Traversable:
     """Directory of the golden files inside the installed package."""
-    return resources.files("schemas").joinpath("golden")
+    return resources.files("sessionflow.schemas").joinpath("golden")
 
 
 def load_golden(version: int, root: Traversable | None = None) -> list[GoldenVector]:
@@ -106,9 +106,9 @@ def _payload_defaults(codec: EventCodec, event_type: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m schemas.golden <N> [--force]``: write ``schemas/golden/v<N>.json``."""
+    """``python -m sessionflow.schemas.golden <N> [--force]``: write ``golden/v<N>.json``."""
     if not argv or not argv[0].isdigit():
-        print("usage: python -m schemas.golden <version> [--force]", file=sys.stderr)
+        print("usage: python -m sessionflow.schemas.golden <version> [--force]", file=sys.stderr)
         return 2
     path = Path(__file__).parent / "golden" / f"v{argv[0]}.json"
     if path.exists() and "--force" not in argv:

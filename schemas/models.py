@@ -1,9 +1,9 @@
 """Pydantic v2 models mirroring the Avro schemas one-to-one.
 
 These models are the single source of truth for the *current* schema version:
-:mod:`schemas.avrogen` derives the ``.avsc`` files from them and a test proves the committed
-latest version equals the derivation, field by field (names, types, defaults, docs). Published
-versions under ``schemas/avsc/v*/`` are frozen files and never regenerated.
+:mod:`sessionflow.schemas.avrogen` derives the ``.avsc`` files from them and a test proves the
+committed latest version equals the derivation, field by field (names, types, defaults, docs).
+Published versions under ``schemas/avsc/v*/`` are frozen files and never regenerated.
 
 Type mapping: ``str`` -> string, ``int`` -> long, ``bool`` -> boolean, aware datetime ->
 long/timestamp-millis, ``StrEnum`` -> enum (except :class:`EventType`: string), ``list`` ->
@@ -31,7 +31,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from schemas.enums import ApprovalMode, ErrorCode, EventType, MessageRole, SessionOutcome
+from sessionflow.schemas.enums import (
+    ApprovalMode,
+    ErrorCode,
+    EventType,
+    MessageRole,
+    SessionOutcome,
+)
 
 AVRO_NAMESPACE: Final = "sessionflow.events"
 _LONG_MAX: Final = 2**63 - 1

@@ -21,7 +21,7 @@ import fastavro
 from fastavro.schema import fingerprint as _fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.errors import SchemaLoadError
+from sessionflow.schemas.errors import SchemaLoadError
 
 ENVELOPE_NAME: Final = "sessionflow.events.EventEnvelope"
 _PRIMITIVES: Final = frozenset(
@@ -54,7 +54,7 @@ def crc64_avro_fingerprint(canonical_form: str) -> bytes:
 
 def avsc_root() -> Traversable:
     """Directory holding the ``v<N>`` version directories (inside the installed package)."""
-    return resources.files("schemas").joinpath("avsc")
+    return resources.files("sessionflow.schemas").joinpath("avsc")
 
 
 def load_published(root: Traversable | None = None) -> tuple[SchemaVersion, ...]:

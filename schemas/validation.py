@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.enums import EventType
-from schemas.errors import EventValidationError
-from schemas.ids import new_event_id
-from schemas.models import PAYLOAD_MODELS, ContractModel, EventEnvelope
+from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.errors import EventValidationError
+from sessionflow.schemas.ids import new_event_id
+from sessionflow.schemas.models import PAYLOAD_MODELS, ContractModel, EventEnvelope
 
 
 def validation_error(event_type: object, exc: ValidationError) -> EventValidationError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sessionflow.settings_catalog import markdown_table
+from sessionflow.cli.settings_catalog import markdown_table
 
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 

@@ -5,8 +5,8 @@ records, byte for byte, and a :class:`Simulation` that states exactly what was i
 the ground truth the processor, sink and reliability tests check against.
 """
 
-from producers.simulator.engine import simulate
-from producers.simulator.plan import (
+from sessionflow.producers.simulator.engine import simulate
+from sessionflow.producers.simulator.plan import (
     DEFAULT_START,
     AnomalyKind,
     InjectedAnomaly,

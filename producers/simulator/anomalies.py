@@ -13,11 +13,11 @@ import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from producers.simulator.ids import seeded_session_id, short_id
-from producers.simulator.plan import AnomalyKind, InjectedAnomaly, Outgoing
-from producers.simulator.scenario import SessionBuilder, create, end
-from schemas import models as m
-from schemas.enums import ApprovalMode, EventType, MessageRole, SessionOutcome
+from sessionflow.producers.simulator.ids import seeded_session_id, short_id
+from sessionflow.producers.simulator.plan import AnomalyKind, InjectedAnomaly, Outgoing
+from sessionflow.producers.simulator.scenario import SessionBuilder, create, end
+from sessionflow.schemas import models as m
+from sessionflow.schemas.enums import ApprovalMode, EventType, MessageRole, SessionOutcome
 
 Encoder = Callable[[m.EventEnvelope], bytes]
 

@@ -6,23 +6,23 @@ import heapq
 import random
 from datetime import datetime, timedelta
 
-from producers.simulator.anomalies import (
+from sessionflow.producers.simulator.anomalies import (
     Encoder,
     carrier_anomaly,
     carrier_start,
     duplicate,
     undecodable,
 )
-from producers.simulator.ids import seeded_session_id
-from producers.simulator.plan import (
+from sessionflow.producers.simulator.ids import seeded_session_id
+from sessionflow.producers.simulator.plan import (
     AnomalyKind,
     InjectedAnomaly,
     Outgoing,
     Simulation,
     SimulationPlan,
 )
-from producers.simulator.scenario import build_session
-from schemas.models import EventEnvelope
+from sessionflow.producers.simulator.scenario import build_session
+from sessionflow.schemas.models import EventEnvelope
 
 CARRIER_KINDS = (
     AnomalyKind.ILLEGAL_TRANSITION,

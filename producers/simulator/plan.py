@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from schemas.models import EventEnvelope
+from sessionflow.schemas.models import EventEnvelope
 
 DEFAULT_START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from producers.simulator.ids import seeded_uuid7, short_id
-from producers.simulator.vocabulary import (
+from sessionflow.producers.simulator.ids import seeded_uuid7, short_id
+from sessionflow.producers.simulator.vocabulary import (
     AGENTS,
     FINISH_REASONS,
     MODELS,
@@ -27,8 +27,14 @@ from producers.simulator.vocabulary import (
     USERS,
     sentence,
 )
-from schemas import models as m
-from schemas.enums import ApprovalMode, ErrorCode, EventType, MessageRole, SessionOutcome
+from sessionflow.schemas import models as m
+from sessionflow.schemas.enums import (
+    ApprovalMode,
+    ErrorCode,
+    EventType,
+    MessageRole,
+    SessionOutcome,
+)
 
 SOURCES = {
     "session": "session-service",

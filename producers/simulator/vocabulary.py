@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Final
 
-from schemas.enums import ErrorCode
+from sessionflow.schemas.enums import ErrorCode
 
 USERS: Final = tuple(f"user_{n:03d}" for n in range(1, 41))
 AGENTS: Final = ("agent-coder", "agent-support", "agent-analyst", "agent-researcher")

@@ -19,16 +19,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from producers.settings import ProducerSettings, TopicSettings
-from producers.simulator import AnomalyKind, Simulation, SimulationPlan, simulate
-from producers.topics import create_topics
-from schemas import DecodeError, EventCodec
 from sessionflow.cli.progress import send_with_progress
 from sessionflow.cli.simulate_cmd import encoded_records
-from sessionflow.clickhouse import open_client
-from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
-from sessionflow.settings import ClickHouseSettings, KafkaSettings, PathSettings
-from sessionflow.topic_reader import offset_bounds, read_range
+from sessionflow.core.clickhouse import open_client
+from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.core.topic_reader import offset_bounds, read_range
+from sessionflow.producers.settings import ProducerSettings, TopicSettings
+from sessionflow.producers.simulator import AnomalyKind, Simulation, SimulationPlan, simulate
+from sessionflow.producers.topics import create_topics
+from sessionflow.schemas import DecodeError, EventCodec
 
 
 @dataclass(frozen=True)

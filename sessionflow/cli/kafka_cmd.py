@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
-from sessionflow.local_kafka.resolver import kafka_libs
-from sessionflow.settings import PathSettings
+from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.core.local_kafka.resolver import kafka_libs
+from sessionflow.core.settings import PathSettings
 
 
 def _broker() -> LocalKafka:

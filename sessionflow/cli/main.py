@@ -12,7 +12,7 @@ import sys
 import click
 
 from sessionflow import __version__
-from sessionflow.errors import SessionflowError
+from sessionflow.core.errors import SessionflowError
 
 
 @click.group()

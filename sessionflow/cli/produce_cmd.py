@@ -11,12 +11,12 @@ from typing import TextIO
 import click
 from rich.console import Console
 
-from producers.delivery import EncodedRecord
-from producers.jsonl import JsonlBatch, JsonlReader
-from producers.settings import ProducerSettings
-from schemas import EventCodec
 from sessionflow.cli.progress import counts_table, send_with_progress
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.jsonl import JsonlBatch, JsonlReader
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.schemas import EventCodec
 
 
 def read_batch(stream: TextIO, source: str) -> JsonlBatch:

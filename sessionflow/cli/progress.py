@@ -15,11 +15,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from producers.delivery import EncodedRecord
-from producers.pacing import send_paced
-from producers.sdk import SessionEventProducer
-from producers.settings import ProducerSettings
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.pacing import send_paced
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.settings import ProducerSettings
 
 
 def send_progress(console: Console) -> Progress:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from schemas.codec import EventCodec
-from schemas.compat import check_backward_transitive
-from schemas.golden import golden_problems, load_golden
-from schemas.registry import load_published
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.compat import check_backward_transitive
+from sessionflow.schemas.golden import golden_problems, load_golden
+from sessionflow.schemas.registry import load_published
 
 
 @click.group()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from sessionflow.settings_catalog import markdown_table
+from sessionflow.cli.settings_catalog import markdown_table
 
 
 @click.command("settings")

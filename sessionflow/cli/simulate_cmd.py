@@ -11,9 +11,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from producers.delivery import EncodedRecord
-from producers.settings import ProducerSettings
-from producers.simulator import (
+from sessionflow.cli.progress import counts_table, send_with_progress
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.producers.simulator import (
     DEFAULT_START,
     AnomalyKind,
     Outgoing,
@@ -21,9 +23,7 @@ from producers.simulator import (
     SimulationPlan,
     simulate,
 )
-from schemas import EventCodec
-from sessionflow.cli.progress import counts_table, send_with_progress
-from sessionflow.settings import KafkaSettings
+from sessionflow.schemas import EventCodec
 
 
 def wire_bytes(record: Outgoing, codec: EventCodec) -> bytes:

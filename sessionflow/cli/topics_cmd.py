@@ -8,9 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from producers.settings import TopicSettings
-from producers.topics import TopicDescription, create_topics, describe_topics
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.settings import TopicSettings
+from sessionflow.producers.topics import TopicDescription, create_topics, describe_topics
 
 
 @click.group()

@@ -4,10 +4,10 @@ Shipped with the library (as bytewax does) so services can test their producers 
 sessionflow tests itself: no mocked broker, no fake sink.
 """
 
+from sessionflow.core.topic_reader import read_range, read_topic
 from sessionflow.testing.clickhouse import clickhouse_client, temporary_database
 from sessionflow.testing.kafka import docker_available, kafka_broker
 from sessionflow.testing.names import unique_name
-from sessionflow.topic_reader import read_range, read_topic
 
 __all__ = [
     "clickhouse_client",

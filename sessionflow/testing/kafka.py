@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
-from sessionflow.settings import PathSettings
+from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.core.settings import PathSettings
 
 # testcontainers' KafkaContainer drives Confluent's image scripts (/etc/confluent/docker),
 # so it takes a cp-kafka image; 7.9 is Apache Kafka 3.9 in KRaft mode.

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sessionflow.cli.main import cli
-from sessionflow.settings_catalog import env_names
+from sessionflow.cli.settings_catalog import env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 

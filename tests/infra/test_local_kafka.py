@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from sessionflow.errors import InfrastructureError
-from sessionflow.local_kafka.launcher import (
+from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.local_kafka.launcher import (
     LocalKafka,
     LocalKafkaError,
     fetch_metadata,
     random_cluster_id,
 )
-from sessionflow.local_kafka.resolver import kafka_libs
-from sessionflow.local_kafka.settings import LocalKafkaSettings
-from sessionflow.settings import PathSettings
+from sessionflow.core.local_kafka.resolver import kafka_libs
+from sessionflow.core.local_kafka.settings import LocalKafkaSettings
+from sessionflow.core.settings import PathSettings
 from sessionflow.testing.kafka import free_ports
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sessionflow.settings_catalog import env_names, markdown_table
+from sessionflow.cli.settings_catalog import env_names, markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from producers import TopicSettings, create_topics
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers import TopicSettings, create_topics
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

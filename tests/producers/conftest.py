@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from producers.settings import ProducerSettings, TopicSettings
-from producers.topics import create_topics
-from sessionflow.settings import KafkaSettings
-from sessionflow.topic_reader import read_topic
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.topic_reader import read_topic
+from sessionflow.producers.settings import ProducerSettings, TopicSettings
+from sessionflow.producers.topics import create_topics
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import asyncio
 import os
 import sys
 
-from producers.delivery import Delivery
-from producers.sdk import SessionEventProducer
-from producers.settings import ProducerSettings
-from schemas.ids import new_session_id
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import Delivery
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.schemas.ids import new_session_id
 
 SESSIONS = 24
 

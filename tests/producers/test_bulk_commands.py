@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from schemas import DecodeError, EventCodec
 from sessionflow.cli.main import cli
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.schemas import DecodeError, EventCodec
 from tests.producers.conftest import read_all
 
 SESSION = "sess_20260101_090000_abcdef"

@@ -14,15 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from producers.errors import BrokerUnavailableError, DeliveryTimeoutError, TopicNotFoundError
-from producers.sdk import SessionEventProducer
-from producers.settings import ProducerSettings, TopicSettings
-from producers.sync import SyncSessionEventProducer
-from producers.topics import create_topics
-from schemas.codec import EventCodec
-from schemas.ids import new_session_id
-from sessionflow.local_kafka import LocalKafka, LocalKafkaSettings
-from sessionflow.settings import KafkaSettings, PathSettings
+from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.core.settings import KafkaSettings, PathSettings
+from sessionflow.producers.errors import (
+    BrokerUnavailableError,
+    DeliveryTimeoutError,
+    TopicNotFoundError,
+)
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.settings import ProducerSettings, TopicSettings
+from sessionflow.producers.sync import SyncSessionEventProducer
+from sessionflow.producers.topics import create_topics
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.ids import new_session_id
 from sessionflow.testing.kafka import free_ports
 from tests.producers.conftest import read_all
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from producers.jsonl import JsonlReader
-from schemas import EventType
+from sessionflow.producers.jsonl import JsonlReader
+from sessionflow.schemas import EventType
 
 SESSION = "sess_20260101_090000_abcdef"
 NOW = 1_767_258_000_000

@@ -11,14 +11,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from producers.partitioning import partition_for
-from producers.sdk import SessionEventProducer
-from producers.settings import ProducerSettings
-from schemas.codec import EventCodec
-from schemas.enums import EventType
-from schemas.ids import new_event_id, new_session_id
-from schemas.models import EventEnvelope, StreamChunk
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.partitioning import partition_for
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.ids import new_event_id, new_session_id
+from sessionflow.schemas.models import EventEnvelope, StreamChunk
 from tests.producers.conftest import read_all
 
 CODEC = EventCodec()

@@ -6,17 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.delivery import Delivery
-from producers.errors import EventValidationFailedError, ProducerNotStartedError
-from producers.methods import event_method_names
-from producers.sdk import SessionEventProducer
-from producers.settings import ProducerSettings
-from schemas.codec import EventCodec
-from schemas.enums import EventType
-from schemas.examples import example_events
-from schemas.ids import new_session_id
-from schemas.models import ContractModel
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import Delivery
+from sessionflow.producers.errors import EventValidationFailedError, ProducerNotStartedError
+from sessionflow.producers.methods import event_method_names
+from sessionflow.producers.sdk import SessionEventProducer
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.examples import example_events
+from sessionflow.schemas.ids import new_session_id
+from sessionflow.schemas.models import ContractModel
 from tests.producers.conftest import read_all
 
 CODEC = EventCodec()

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from producers.simulator import AnomalyKind, Outgoing, SimulationPlan, simulate
-from schemas import DecodeError, EventCodec, EventEnvelope, EventType, is_session_id
+from sessionflow.producers.simulator import AnomalyKind, Outgoing, SimulationPlan, simulate
+from sessionflow.schemas import DecodeError, EventCodec, EventEnvelope, EventType, is_session_id
 
 SESSION_MOVES = {
     (None, "session.created"): "CREATED",

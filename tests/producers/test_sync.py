@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from producers.delivery import Delivery
-from producers.errors import EventValidationFailedError, ProducerNotStartedError
-from producers.settings import ProducerSettings
-from producers.sync import SyncSessionEventProducer
-from schemas.codec import EventCodec
-from schemas.ids import new_session_id
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.delivery import Delivery
+from sessionflow.producers.errors import EventValidationFailedError, ProducerNotStartedError
+from sessionflow.producers.settings import ProducerSettings
+from sessionflow.producers.sync import SyncSessionEventProducer
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.ids import new_session_id
 from tests.producers.conftest import read_all
 
 CODEC = EventCodec()

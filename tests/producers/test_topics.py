@@ -6,11 +6,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from click.testing import CliRunner
 
-from producers.errors import TopicAdminError
-from producers.settings import TopicSettings
-from producers.topics import create_topics, describe_topics
 from sessionflow.cli.main import cli
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.errors import TopicAdminError
+from sessionflow.producers.settings import TopicSettings
+from sessionflow.producers.topics import create_topics, describe_topics
 
 
 def _kafka(bootstrap: str, topic: str) -> KafkaSettings:

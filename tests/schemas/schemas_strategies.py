@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from schemas import PAYLOAD_MODELS, EventEnvelope, EventType
+from sessionflow.schemas import PAYLOAD_MODELS, EventEnvelope, EventType
 
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 _JSON = st.recursive(

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemas_strategies import envelopes
 
-from schemas import (
+from sessionflow.schemas import (
     EventCodec,
     EventEnvelope,
     EventType,
@@ -18,7 +18,7 @@ from schemas import (
     load_published,
     millis_to_datetime,
 )
-from schemas.examples import example_events
+from sessionflow.schemas.examples import example_events
 
 CODEC = EventCodec()
 _EMPTY = 0xC15D213AA4D7A795  # CRC-64-AVRO per the Avro spec

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-import schemas
-from schemas import PAYLOAD_MODELS, ErrorCode, EventType, load_published
-from schemas.avrogen import generate
-from schemas.registry import avsc_root
+from sessionflow import schemas
+from sessionflow.schemas import PAYLOAD_MODELS, ErrorCode, EventType, load_published
+from sessionflow.schemas.avrogen import generate
+from sessionflow.schemas.registry import avsc_root
 
 AVSC = Path(str(avsc_root()))
 SEED_EVENT_TYPES = [

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from schemas import (
+from sessionflow.core.errors import SessionflowError
+from sessionflow.schemas import (
     BadMarkerError,
     DecodeError,
     EventCodec,
@@ -23,10 +24,9 @@ from schemas import (
     UnknownFingerprintError,
     load_published,
 )
-from schemas.examples import example_events
-from schemas.golden import load_golden
-from schemas.registry import avsc_root, load_version
-from sessionflow.errors import SessionflowError
+from sessionflow.schemas.examples import example_events
+from sessionflow.schemas.golden import load_golden
+from sessionflow.schemas.registry import avsc_root, load_version
 
 CODEC = EventCodec()
 MESSAGES = [CODEC.encode(event) for event in example_events()]

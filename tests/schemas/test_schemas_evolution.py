@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from schemas import (
+from sessionflow.cli.schemas_cmd import schemas as schemas_group
+from sessionflow.schemas import (
     EventCodec,
     EventType,
     SchemaCompatibilityError,
@@ -18,11 +19,10 @@ from schemas import (
     load_published,
     reader_problems,
 )
-from schemas.compat import assert_backward_transitive
-from schemas.examples import example_events
-from schemas.golden import golden_problems, load_golden
-from schemas.registry import avsc_root
-from sessionflow.cli.schemas_cmd import schemas as schemas_group
+from sessionflow.schemas.compat import assert_backward_transitive
+from sessionflow.schemas.examples import example_events
+from sessionflow.schemas.golden import golden_problems, load_golden
+from sessionflow.schemas.registry import avsc_root
 
 VERSIONS = load_published()
 CODEC = EventCodec(VERSIONS)

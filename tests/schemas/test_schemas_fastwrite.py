@@ -16,7 +16,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from schemas_strategies import envelopes
 
-from schemas import (
+from sessionflow.schemas import (
     PAYLOAD_MODELS,
     EventCodec,
     EventType,
@@ -24,9 +24,9 @@ from schemas import (
     SchemaVersion,
     load_published,
 )
-from schemas.codec import MARKER
-from schemas.examples import example_events
-from schemas.fastwrite import ENCODE_ERRORS, EnvelopeWriter, long_bytes, varint
+from sessionflow.schemas.codec import MARKER
+from sessionflow.schemas.examples import example_events
+from sessionflow.schemas.fastwrite import ENCODE_ERRORS, EnvelopeWriter, long_bytes, varint
 
 VERSIONS = {v.version: v for v in load_published()}
 CODECS = {n: EventCodec(tuple(VERSIONS.values()), writer_version=n) for n in VERSIONS}

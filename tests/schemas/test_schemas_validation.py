@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas import (
+from sessionflow.schemas import (
     EventCodec,
     EventType,
     EventValidationError,
@@ -22,7 +22,7 @@ from schemas import (
     payload_model,
     validate_event,
 )
-from schemas.examples import example_events
+from sessionflow.schemas.examples import example_events
 
 CODEC = EventCodec()
 PENDING = {

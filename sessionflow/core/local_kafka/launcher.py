@@ -18,10 +18,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sessionflow.errors import InfrastructureError
-from sessionflow.local_kafka.resolver import kafka_libs, require_tool
-from sessionflow.local_kafka.settings import LocalKafkaSettings
-from sessionflow.settings import PathSettings
+from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.local_kafka.resolver import kafka_libs, require_tool
+from sessionflow.core.local_kafka.settings import LocalKafkaSettings
+from sessionflow.core.settings import PathSettings
 
 _SERVER_PROPERTIES = """\
 process.roles=broker,controller

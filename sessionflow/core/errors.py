@@ -2,7 +2,7 @@
 
 Every error sessionflow raises on purpose derives from :class:`SessionflowError`, so a
 caller can catch the whole family with one ``except``. Subsystems add their own subclasses
-next to their code (``schemas.errors``, ``producers.errors`` ...).
+next to their code (``sessionflow.schemas.errors``, ``sessionflow.producers.errors`` ...).
 """
 
 

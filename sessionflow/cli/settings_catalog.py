@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from pydantic_settings import BaseSettings
 
-from producers.settings import ProducerSettings, TopicSettings
-from sessionflow.local_kafka.settings import LocalKafkaSettings
-from sessionflow.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.core.local_kafka.settings import LocalKafkaSettings
+from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.producers.settings import ProducerSettings, TopicSettings
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from sessionflow.errors import InfrastructureError
-from sessionflow.settings import KafkaSettings
+from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.settings import KafkaSettings
 
 
 async def read_range(

@@ -4,7 +4,7 @@ For machines without Docker: ``LocalKafka(settings, paths).up()`` resolves the j
 Maven into the cache dir, formats storage once, starts the broker and waits for metadata.
 """
 
-from sessionflow.local_kafka.launcher import BrokerStatus, LocalKafka, LocalKafkaError
-from sessionflow.local_kafka.settings import LocalKafkaSettings
+from sessionflow.core.local_kafka.launcher import BrokerStatus, LocalKafka, LocalKafkaError
+from sessionflow.core.local_kafka.settings import LocalKafkaSettings
 
 __all__ = ["BrokerStatus", "LocalKafka", "LocalKafkaError", "LocalKafkaSettings"]

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sessionflow.errors import InfrastructureError
+from sessionflow.core.errors import InfrastructureError
 
 LOG4J_VERSION = "2.25.5"
 SLF4J_VERSION = "2.0.17"

@@ -7,8 +7,8 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 
-from sessionflow.errors import InfrastructureError
-from sessionflow.settings import ClickHouseSettings, PathSettings
+from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.settings import ClickHouseSettings, PathSettings
 
 
 def open_client(settings: ClickHouseSettings, paths: PathSettings) -> Any:
