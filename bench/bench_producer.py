@@ -57,6 +57,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from sessionflow.core.kafka_clients import new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import EncodedRecord
 from sessionflow.producers.methods import event_method_names
@@ -135,7 +136,7 @@ async def _timed(body: Callable[[], Awaitable[None]], events: int) -> Run:
 
 
 def _bare(kafka: KafkaSettings, settings: ProducerSettings) -> AIOKafkaProducer:
-    return AIOKafkaProducer(**kafka.client_kwargs(), **settings.aiokafka_kwargs())
+    return new_producer(kafka, **settings.aiokafka_kwargs())
 
 
 async def bare_send(kafka: KafkaSettings, settings: ProducerSettings, work: Workload) -> Run:
@@ -286,10 +287,10 @@ async def main(events: int, repeat: int) -> None:
     gc.collect()
     gc.freeze()  # the workload's own objects are not what the modes should pay GC for
     print(f"workload: {len(work.calls):,} simulated events, avg {_avg_size(work)} bytes encoded")
-    with kafka_broker() as servers:
-        kafka = KafkaSettings(bootstrap_servers=servers)
+    with kafka_broker() as kafka:
         settings = ProducerSettings()
-        print(f"broker {servers}; compression {settings.compression}, best of {repeat}")
+        where = kafka.bootstrap_servers
+        print(f"broker {where}; compression {settings.compression}, best of {repeat}")
         results = {
             name: await best_of(mode, kafka, settings, work, repeat) for name, mode in MODES.items()
         }

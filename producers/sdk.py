@@ -35,6 +35,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from sessionflow.core.kafka_clients import new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.batching import Batch, PartitionBatcher
 from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
@@ -113,9 +114,7 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         """
         if self._running is not None:
             return
-        producer = AIOKafkaProducer(
-            **self._kafka.client_kwargs(), **self._settings.aiokafka_kwargs()
-        )
+        producer = new_producer(self._kafka, **self._settings.aiokafka_kwargs())
         timeout = self._settings.start_timeout_ms / 1000
         try:
             partitions = await asyncio.wait_for(self._connect(producer), timeout)

@@ -75,8 +75,6 @@ class ProducerSettings(BaseSettings):
     def aiokafka_kwargs(self) -> dict[str, object]:
         """The producer keyword arguments these settings fix (connection ones excluded)."""
         return {
-            "enable_idempotence": True,
-            "acks": "all",
             "compression_type": None if self.compression == "none" else self.compression,
             "linger_ms": self.linger_ms,
             "max_batch_size": self.max_batch_size,

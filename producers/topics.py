@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from sessionflow.core.kafka_clients import new_admin, new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.errors import BrokerUnavailableError, TopicAdminError
 from sessionflow.producers.settings import TopicSettings
@@ -145,7 +146,7 @@ async def _bounded(awaitable: Awaitable[_T], what: str) -> _T:
 
 @asynccontextmanager
 async def _admin(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs(), request_timeout_ms=15_000)
+    admin = new_admin(kafka, request_timeout_ms=15_000)
     try:
         await asyncio.wait_for(admin.start(), _ADMIN_TIMEOUT_S)
     except (TimeoutError, KafkaError, OSError) as exc:
@@ -246,7 +247,7 @@ async def _end_offsets(kafka: KafkaSettings, metadata: list[Any]) -> dict[TopicP
     partitions = [
         TopicPartition(t["topic"], p["partition"]) for t in metadata for p in t["partitions"]
     ]
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
+    consumer = new_consumer(kafka)
     await consumer.start()
     try:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from sessionflow.core.settings import KafkaSettings
 from sessionflow.testing import clickhouse_client, kafka_broker, temporary_database, unique_name
 
 # No per-example deadline (a loaded CI machine is no bug); CI explores a fixed sequence of
@@ -19,10 +20,16 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """Bootstrap servers of the run's broker (env, testcontainers or the local launcher)."""
-    with kafka_broker() as servers:
-        yield servers
+def kafka_settings() -> Iterator[KafkaSettings]:
+    """How to reach the run's broker (env, testcontainers or the local launcher)."""
+    with kafka_broker() as kafka:
+        yield kafka
+
+
+@pytest.fixture
+def kafka(kafka_settings: KafkaSettings, topic_name: str) -> KafkaSettings:
+    """The run's broker, with this test's own topic and dead-letter topic names."""
+    return kafka_settings.model_copy(update={"topic": topic_name, "dlq_topic": f"{topic_name}.dlq"})
 
 
 @pytest.fixture

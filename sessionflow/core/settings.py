@@ -62,20 +62,6 @@ class KafkaSettings(BaseSettings):
         description="Dead letters: rule-breaking or undecodable events.",
     )
 
-    def client_kwargs(self) -> dict[str, object]:
-        """Connection keyword arguments common to aiokafka producers, consumers and admins."""
-        kwargs: dict[str, object] = {
-            "bootstrap_servers": self.bootstrap_servers,
-            "security_protocol": self.security_protocol,
-            "client_id": self.client_id,
-        }
-        if self.sasl_mechanism is not None:
-            kwargs["sasl_mechanism"] = self.sasl_mechanism
-            kwargs["sasl_plain_username"] = self.sasl_username
-            if self.sasl_password is not None:
-                kwargs["sasl_plain_password"] = self.sasl_password.get_secret_value()
-        return kwargs
-
 
 class ClickHouseSettings(BaseSettings):
     """How sinks and queries reach ClickHouse (embedded chdb by default)."""

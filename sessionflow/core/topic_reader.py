@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.kafka_clients import new_admin, new_consumer
 from sessionflow.core.settings import KafkaSettings
 
 
@@ -28,7 +28,7 @@ async def read_range(
     wanted = {p: (start.get(p, 0), stop) for p, stop in end.items() if stop > start.get(p, 0)}
     if not wanted:
         return []
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
+    consumer = new_consumer(kafka)
     await consumer.start()
     try:
         partitions = {p: TopicPartition(topic, p) for p in wanted}
@@ -42,7 +42,7 @@ async def read_range(
 
 async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
     """Partition numbers of ``topic``; :class:`InfrastructureError` if it does not exist."""
-    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    admin = new_admin(kafka)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -56,7 +56,7 @@ async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
 async def offset_bounds(kafka: KafkaSettings, topic: str) -> tuple[dict[int, int], dict[int, int]]:
     """(beginning, end) offset per partition of ``topic`` now."""
     partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
+    consumer = new_consumer(kafka)
     await consumer.start()
     try:
         starts = await consumer.beginning_offsets(partitions)

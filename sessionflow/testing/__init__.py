@@ -6,13 +6,14 @@ sessionflow tests itself: no mocked broker, no fake sink.
 
 from sessionflow.core.topic_reader import read_range, read_topic
 from sessionflow.testing.clickhouse import clickhouse_client, temporary_database
-from sessionflow.testing.kafka import docker_available, kafka_broker
+from sessionflow.testing.kafka import docker_available, kafka_broker, kafka_env
 from sessionflow.testing.names import unique_name
 
 __all__ = [
     "clickhouse_client",
     "docker_available",
     "kafka_broker",
+    "kafka_env",
     "read_range",
     "read_topic",
     "temporary_database",

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
-from sessionflow.core.settings import PathSettings
+from sessionflow.core.settings import KafkaSettings, PathSettings
 
 # testcontainers' KafkaContainer drives Confluent's image scripts (/etc/confluent/docker),
 # so it takes a cp-kafka image; 7.9 is Apache Kafka 3.9 in KRaft mode.
@@ -78,17 +78,35 @@ def local_broker(data_dir: Path | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def kafka_broker() -> Iterator[str]:
-    """Yield the bootstrap servers of a real broker chosen as the module docstring says."""
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
+def kafka_broker() -> Iterator[KafkaSettings]:
+    """Yield settings reaching a real broker chosen as the module docstring says.
+
+    With ``KAFKA_BOOTSTRAP_SERVERS`` set, every ``KAFKA_*`` variable (security included) is
+    read from the environment; otherwise the started broker is reached in plaintext.
+    """
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield KafkaSettings()
         return
     if docker_available():
         from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
-            yield str(container.get_bootstrap_server())
+            yield KafkaSettings(bootstrap_servers=str(container.get_bootstrap_server()))
         return
     with local_broker() as servers:
-        yield servers
+        yield KafkaSettings(bootstrap_servers=servers)
+
+
+def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """``kafka`` as the ``KAFKA_*`` environment variables a sessionflow subprocess reads.
+
+    For handing a test's broker to a child process; secrets are included in plain text, so
+    use it for a child's environment only, never for output.
+    """
+    env: dict[str, str] = {}
+    for name, value in kafka.model_dump().items():
+        if value is None:
+            continue
+        plain = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        env[f"KAFKA_{name.upper()}"] = str(plain)
+    return env

@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.testing import kafka_env
 
-def test_demo_runs_end_to_end(kafka_bootstrap: str, topic_name: str, tmp_path: Path) -> None:
+
+def test_demo_runs_end_to_end(kafka: KafkaSettings, topic_name: str, tmp_path: Path) -> None:
     env = dict(os.environ)
+    env.update(kafka_env(kafka))
     env.update(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        KAFKA_TOPIC=topic_name,
-        KAFKA_DLQ_TOPIC=f"{topic_name}.dlq",
         SESSIONFLOW_DATA_DIR=str(tmp_path),
         COLUMNS="120",
     )

@@ -10,6 +10,7 @@ import pytest
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers import TopicSettings, create_topics
+from sessionflow.testing import kafka_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -22,13 +23,12 @@ def sdk_example() -> str:
 
 
 def test_readme_sdk_example_runs(
-    kafka_bootstrap: str,
-    topic_name: str,
+    kafka: KafkaSettings,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    monkeypatch.setenv("KAFKA_TOPIC", topic_name)
+    for name, value in kafka_env(kafka).items():
+        monkeypatch.setenv(name, value)
     asyncio.run(create_topics(KafkaSettings(), TopicSettings(partitions=3)))
 
     exec(compile(sdk_example(), "README.md", "exec"), {"__name__": "readme"})

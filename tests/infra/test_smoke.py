@@ -4,34 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
+
+from sessionflow.core.kafka_clients import new_admin, new_consumer, new_producer
+from sessionflow.core.settings import KafkaSettings
 
 
 async def test_record_round_trips_through_the_broker(
-    kafka_bootstrap: str, topic_name: str, group_id: str
+    kafka: KafkaSettings, topic_name: str, group_id: str
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = new_admin(kafka)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic_name, num_partitions=3, replication_factor=1)])
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all"
-    )
-    async with producer:
+    async with new_producer(kafka) as producer:
         sent = await producer.send_and_wait(topic_name, b"hello kafka", key=b"sess-1")
 
-    consumer = AIOKafkaConsumer(
-        topic_name,
-        bootstrap_servers=kafka_bootstrap,
-        group_id=group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
+    consumer = new_consumer(kafka, topic_name, group_id=group_id, auto_offset_reset="earliest")
     async with consumer:
         record = await consumer.getone()
         await consumer.commit()

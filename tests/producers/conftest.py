@@ -13,11 +13,8 @@ from sessionflow.producers.topics import create_topics
 
 
 @pytest.fixture
-async def events_kafka(kafka_bootstrap: str, topic_name: str) -> KafkaSettings:
+async def events_kafka(kafka: KafkaSettings) -> KafkaSettings:
     """Kafka settings whose topic (6 partitions) and DLQ exist and belong to this test."""
-    kafka = KafkaSettings(
-        bootstrap_servers=kafka_bootstrap, topic=topic_name, dlq_topic=f"{topic_name}.dlq"
-    )
     await create_topics(kafka, TopicSettings(partitions=6))
     return kafka
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import Delivery
@@ -25,8 +24,8 @@ def _report(future: asyncio.Future[Delivery]) -> None:
         os.write(1, f"{future.result().event_id}\n".encode())
 
 
-async def main(bootstrap: str, topic: str) -> None:
-    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq")
+async def main() -> None:
+    kafka = KafkaSettings()  # the test's broker and topic, from its KAFKA_* environment
     settings = ProducerSettings(source="kill-test", linger_ms=2, max_batch_size=16 * 1024)
     sessions = [new_session_id() for _ in range(SESSIONS)]
     async with SessionEventProducer(kafka, settings) as producer:
@@ -41,4 +40,4 @@ async def main(bootstrap: str, topic: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main())

@@ -13,13 +13,14 @@ from click.testing import CliRunner
 from sessionflow.cli.main import cli
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.schemas import DecodeError, EventCodec
+from sessionflow.testing import kafka_env
 from tests.producers.conftest import read_all
 
 SESSION = "sess_20260101_090000_abcdef"
 
 
 def env_of(kafka: KafkaSettings) -> dict[str, str]:
-    return {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "KAFKA_TOPIC": kafka.topic}
+    return kafka_env(kafka)
 
 
 def topic_values(kafka: KafkaSettings) -> list[bytes]:

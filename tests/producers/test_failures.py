@@ -27,7 +27,7 @@ from sessionflow.producers.sync import SyncSessionEventProducer
 from sessionflow.producers.topics import create_topics
 from sessionflow.schemas.codec import EventCodec
 from sessionflow.schemas.ids import new_session_id
-from sessionflow.testing.kafka import free_ports
+from sessionflow.testing.kafka import free_ports, kafka_env
 from tests.producers.conftest import read_all
 
 CODEC = EventCodec()
@@ -56,8 +56,7 @@ def test_sync_facade_unreachable_broker_is_the_same_typed_error() -> None:
         producer.start()
 
 
-async def test_missing_topic_is_a_typed_error(kafka_bootstrap: str, topic_name: str) -> None:
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=topic_name)
+async def test_missing_topic_is_a_typed_error(kafka: KafkaSettings, topic_name: str) -> None:
 
     with pytest.raises(TopicNotFoundError, match=topic_name):
         await SessionEventProducer(kafka).start()
@@ -106,7 +105,8 @@ async def test_killed_producer_process_loses_no_acknowledged_event(
 ) -> None:
     stderr = (tmp_path / "child.err").open("wb")
     child = subprocess.Popen(  # noqa: ASYNC220 - a plain child process, started once
-        [sys.executable, str(CHILD), events_kafka.bootstrap_servers, events_kafka.topic],
+        [sys.executable, str(CHILD)],
+        env={**os.environ, **kafka_env(events_kafka)},
         stdout=subprocess.PIPE,
         stderr=stderr,
     )

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
+from sessionflow.core.kafka_clients import new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.partitioning import partition_for
 from sessionflow.producers.sdk import SessionEventProducer
@@ -114,7 +113,7 @@ async def test_partition_choice_matches_aiokafkas_default_partitioner(
     sessions = [new_session_id() for _ in range(40)]
     async with SessionEventProducer(events_kafka, producer_settings) as producer:
         ours = {s: (await producer.session_activated(s)).partition for s in sessions}
-    bare = AIOKafkaProducer(bootstrap_servers=events_kafka.bootstrap_servers)
+    bare = new_producer(events_kafka)
     async with bare:
         theirs = {
             s: (await bare.send_and_wait(events_kafka.topic, b"x", key=s.encode())).partition

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from click.testing import CliRunner
 
 from sessionflow.cli.main import cli
+from sessionflow.core.kafka_clients import new_consumer, new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.errors import TopicAdminError
 from sessionflow.producers.settings import TopicSettings
 from sessionflow.producers.topics import create_topics, describe_topics
+from sessionflow.testing import kafka_env
 
 
-def _kafka(bootstrap: str, topic: str) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=bootstrap, topic=topic, dlq_topic=f"{topic}.dlq")
-
-
-async def test_create_twice_is_harmless(kafka_bootstrap: str, topic_name: str) -> None:
-    kafka = _kafka(kafka_bootstrap, topic_name)
+async def test_create_twice_is_harmless(kafka: KafkaSettings, topic_name: str) -> None:
     settings = TopicSettings(partitions=4)
 
     first = await create_topics(kafka, settings)
@@ -37,18 +34,15 @@ async def test_create_twice_is_harmless(kafka_bootstrap: str, topic_name: str) -
 
 
 async def test_describe_shows_end_offsets_and_group_lag(
-    kafka_bootstrap: str, topic_name: str, group_id: str
+    kafka: KafkaSettings, topic_name: str, group_id: str
 ) -> None:
-    kafka = _kafka(kafka_bootstrap, topic_name)
     await create_topics(kafka, TopicSettings(partitions=2))
-    async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer:
+    async with new_producer(kafka) as producer:
         for _ in range(5):
             await producer.send_and_wait(topic_name, b"x", partition=0)
         for _ in range(3):
             await producer.send_and_wait(topic_name, b"y", partition=1)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=group_id, enable_auto_commit=False
-    )
+    consumer = new_consumer(kafka, group_id=group_id)
     tp0, tp1 = TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)
     async with consumer:
         consumer.assign([tp0, tp1])
@@ -64,18 +58,14 @@ async def test_describe_shows_end_offsets_and_group_lag(
 
 
 async def test_describe_unknown_topic_is_a_typed_error(
-    kafka_bootstrap: str, topic_name: str
+    kafka: KafkaSettings, topic_name: str
 ) -> None:
     with pytest.raises(TopicAdminError, match=topic_name):
-        await describe_topics(_kafka(kafka_bootstrap, topic_name), [topic_name])
+        await describe_topics(kafka, [topic_name])
 
 
-def test_cli_create_then_describe(kafka_bootstrap: str, topic_name: str) -> None:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_TOPIC": topic_name,
-        "KAFKA_DLQ_TOPIC": f"{topic_name}.dlq",
-    }
+def test_cli_create_then_describe(kafka: KafkaSettings, topic_name: str) -> None:
+    env = kafka_env(kafka)
     runner = CliRunner()
 
     first = runner.invoke(cli, ["topics", "create", "--partitions", "3"], env=env)

@@ -21,7 +21,7 @@ from pathlib import Path
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.local_kafka.resolver import kafka_libs, require_tool
 from sessionflow.core.local_kafka.settings import LocalKafkaSettings
-from sessionflow.core.settings import PathSettings
+from sessionflow.core.settings import KafkaSettings, PathSettings
 
 _SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -122,10 +122,11 @@ def random_cluster_id() -> str:
 
 def fetch_metadata(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     """True when a Kafka client can bootstrap and fetch cluster metadata from the servers."""
-    from aiokafka import AIOKafkaClient
+    from sessionflow.core.kafka_clients import new_metadata_client
 
     async def probe() -> bool:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+        kafka = KafkaSettings(bootstrap_servers=bootstrap_servers)
+        client = new_metadata_client(kafka, request_timeout_ms=3000)
         try:
             await asyncio.wait_for(client.bootstrap(), timeout_s)
             return bool(client.cluster.brokers())
