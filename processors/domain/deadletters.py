@@ -47,6 +47,7 @@ class Record:
     key: bytes | None
     value: bytes
     timestamp: int
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def origin(self) -> Origin:

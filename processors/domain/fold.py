@@ -143,6 +143,7 @@ def _fold_known(
         _dead(result, record, event, Reason.ILLEGAL_TRANSITION, illegal)
         return False
     state.version += 1
+    state.last_event_id = event["event_id"]
     state.updated_at = event["occurred_at"]
     state.stats.events += 1
     result.applied.append((record, event))

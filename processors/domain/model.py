@@ -50,18 +50,21 @@ class ToolCall:
     approval_mode: str
     status: ToolCallStatus
     requested_at: int
+    requested_event_id: str
     decided_at: int | None = None
     decided_by: str | None = None
     finished_at: int | None = None
     duration_ms: int | None = None
     error_code: str | None = None
+    approval_timed_out: bool = False
 
     def clone(self) -> ToolCall:
         """An independent copy."""
         return ToolCall(
             self.tool_call_id, self.message_id, self.tool_name, self.approval_mode,
-            self.status, self.requested_at, self.decided_at, self.decided_by,
-            self.finished_at, self.duration_ms, self.error_code,
+            self.status, self.requested_at, self.requested_event_id, self.decided_at,
+            self.decided_by, self.finished_at, self.duration_ms, self.error_code,
+            self.approval_timed_out,
         )  # fmt: skip
 
 
@@ -171,6 +174,7 @@ class SessionState:
     outcome: str | None = None
     end_reason: str | None = None
     version: int = 0
+    last_event_id: str | None = None
     last_offset: int = -1
     scopes: dict[str, Scope] = field(default_factory=dict)
     tool_calls: dict[str, ToolCall] = field(default_factory=dict)
@@ -185,7 +189,7 @@ class SessionState:
             self.agent_id, self.session_type, self.purpose, list(self.tags), self.approval_mode,
             dict(self.settings), dict(self.metadata), self.updated_at, self.activated_at,
             self.active_since, self.suspended_at, self.ended_at, self.outcome, self.end_reason,
-            self.version, self.last_offset,
+            self.version, self.last_event_id, self.last_offset,
             {k: s.clone() for k, s in self.scopes.items()},
             {k: t.clone() for k, t in self.tool_calls.items()},
             {k: s.clone() for k, s in self.streams.items()},

@@ -22,7 +22,7 @@ from sessionflow.processors.domain.model import (
 _PLAIN = (
     "session_id", "created_at", "name", "user_id", "agent_id", "session_type", "purpose",
     "approval_mode", "updated_at", "activated_at", "active_since", "suspended_at", "ended_at",
-    "outcome", "end_reason", "version", "last_offset",
+    "outcome", "end_reason", "version", "last_event_id", "last_offset",
 )  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from sessionflow.processors.domain.model import (
 )
 
 Event = dict[str, Any]
-Handler = Callable[[SessionState, dict[str, Any], int], str | None]
+Handler = Callable[[SessionState, Event], str | None]
 
 _ACTIVE = SessionStatus.ACTIVE
 _PENDING = ToolCallStatus.PENDING
@@ -62,7 +62,7 @@ def apply(state: SessionState, event: Event) -> str | None:
         return f"{kind} on an existing session (status {state.status.value})"
     if kind not in _LIFECYCLE and state.status is not _ACTIVE:
         return f"{kind} on a {state.status.value} session (needs ACTIVE)"
-    return handler(state, event["payload"], event["occurred_at"])
+    return handler(state, event)
 
 
 def _bump(counter: dict[str, int], key: str, by: int = 1) -> None:
@@ -78,7 +78,8 @@ def _close_active(state: SessionState, at: int) -> None:
 # ----------------------------------------------------------------------------- lifecycle
 
 
-def _activated(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _activated(state: SessionState, event: Event) -> str | None:
+    at = event["occurred_at"]
     if state.status not in (SessionStatus.CREATED, SessionStatus.SUSPENDED):
         return f"session.activated on a {state.status.value} session"
     state.status = _ACTIVE
@@ -88,7 +89,8 @@ def _activated(state: SessionState, payload: dict[str, Any], at: int) -> str | N
     return None
 
 
-def _suspended(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _suspended(state: SessionState, event: Event) -> str | None:
+    at = event["occurred_at"]
     if state.status is not _ACTIVE:
         return f"session.suspended on a {state.status.value} session"
     _close_active(state, at)
@@ -97,7 +99,8 @@ def _suspended(state: SessionState, payload: dict[str, Any], at: int) -> str | N
     return None
 
 
-def _ended(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _ended(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     if state.status is SessionStatus.ENDED:
         return "session.ended on an ENDED session"
     _close_active(state, at)
@@ -127,7 +130,8 @@ def _usage(payload: dict[str, Any], model: str | None) -> Usage | None:
     return Usage(usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"], model)
 
 
-def _message_created(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _message_created(state: SessionState, event: Event) -> str | None:
+    payload = event["payload"]
     _bump(state.stats.messages_by_role, payload["role"])
     usage = _usage(payload, payload.get("model"))
     if usage is not None:
@@ -136,7 +140,8 @@ def _message_created(state: SessionState, payload: dict[str, Any], at: int) -> s
     return None
 
 
-def _message_updated(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _message_updated(state: SessionState, event: Event) -> str | None:
+    payload = event["payload"]
     message_id = payload["message_id"]
     previous = state.message_usage.get(message_id)
     usage = _usage(payload, previous.model if previous else None)
@@ -158,13 +163,14 @@ def _set_status(state: SessionState, call: ToolCall, status: ToolCallStatus) -> 
     call.status = status
 
 
-def _tool_pending(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _tool_pending(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     call_id = payload["tool_call_id"]
     if call_id in state.tool_calls:
         return f"tool_call.pending for {call_id}, already {state.tool_calls[call_id].status.value}"
     state.tool_calls[call_id] = ToolCall(
         call_id, payload["message_id"], payload["tool_name"], payload["approval_mode"],
-        _PENDING, at,
+        _PENDING, at, event["event_id"],
     )  # fmt: skip
     _bump(state.stats.tool_calls_by_status, _PENDING.value)
     _bump(state.stats.tools_used, payload["tool_name"])
@@ -193,11 +199,13 @@ def _decide(state: SessionState, payload: dict[str, Any], at: int, approved: boo
     return None
 
 
-def _tool_approved(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _tool_approved(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     return _decide(state, payload, at, approved=True)
 
 
-def _tool_rejected(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _tool_rejected(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     return _decide(state, payload, at, approved=False)
 
 
@@ -227,18 +235,21 @@ def _finish(
     return None
 
 
-def _tool_completed(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _tool_completed(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     return _finish(state, payload, at, ToolCallStatus.COMPLETED)
 
 
-def _tool_failed(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _tool_failed(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     return _finish(state, payload, at, ToolCallStatus.FAILED)
 
 
 # ----------------------------------------------------------------------------- streams
 
 
-def _stream_started(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _stream_started(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     stream_id = payload["stream_id"]
     if stream_id in state.streams:
         return f"stream.started for {stream_id}, which is already open"
@@ -249,7 +260,8 @@ def _stream_started(state: SessionState, payload: dict[str, Any], at: int) -> st
     return None
 
 
-def _stream_chunk(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _stream_chunk(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     stream = state.streams.get(payload["stream_id"])
     if stream is None:
         return f"stream.chunk for {payload['stream_id']}, which is not open"
@@ -272,7 +284,8 @@ def _stream_chunk(state: SessionState, payload: dict[str, Any], at: int) -> str 
     return None
 
 
-def _stream_ended(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _stream_ended(state: SessionState, event: Event) -> str | None:
+    payload, at = event["payload"], event["occurred_at"]
     stream = state.streams.pop(payload["stream_id"], None)
     if stream is None:
         return f"stream.ended for {payload['stream_id']}, which is not open"
@@ -280,8 +293,13 @@ def _stream_ended(state: SessionState, payload: dict[str, Any], at: int) -> str 
     return None
 
 
-def _error(state: SessionState, payload: dict[str, Any], at: int) -> str | None:
+def _error(state: SessionState, event: Event) -> str | None:
+    payload = event["payload"]
     _bump(state.stats.errors_by_code, payload["error_code"])
+    if payload["error_code"] == "APPROVAL_TIMEOUT":
+        call = state.tool_calls.get((payload.get("details") or {}).get("tool_call_id", ""))
+        if call is not None:
+            call.approval_timed_out = True
     return None
 
 
