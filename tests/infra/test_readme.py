@@ -21,6 +21,8 @@ from click.testing import CliRunner
 
 from sessionflow.cli.main import cli
 from sessionflow.cli.settings_catalog import env_names, markdown_table
+from sessionflow.core.errors import ConfigurationError
+from sessionflow.core.kafka_clients import new_producer
 from sessionflow.core.local_kafka.resolver import kafka_libs
 from sessionflow.core.local_kafka.settings import LocalKafkaSettings
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
@@ -148,6 +150,14 @@ def test_every_command_named_exists_with_its_options(span: str) -> None:
     assert not isinstance(command, click.Group) or not path, f"{span} names a group only"
     assert [w for w in words if w.startswith("-") and w not in options] == [], span
     assert CliRunner().invoke(cli, [*path, "--help"]).exit_code == 0
+
+
+def test_every_producer_is_idempotent_with_acks_all() -> None:
+    """The client factory refuses to build a producer without them (the SDK has no other)."""
+    for weaker in ({"acks": 1}, {"enable_idempotence": False}):
+        with pytest.raises(ConfigurationError, match="fixed by the client factory"):
+            new_producer(KafkaSettings(), **weaker)
+    assert re.search(r"idempotent with\s+`acks=all`", README)
 
 
 def test_the_python_imports_shown_work() -> None:
