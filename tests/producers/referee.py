@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sessionflow.schemas import EventEnvelope, EventType
 
-SESSION_MOVES = {
+SESSION_MOVES: dict[tuple[str | None, str], str] = {
     (None, "session.created"): "CREATED",
     ("CREATED", "session.activated"): "ACTIVE",
     ("SUSPENDED", "session.activated"): "ACTIVE",
@@ -24,14 +24,14 @@ SESSION_MOVES = {
     ("ACTIVE", "session.ended"): "ENDED",
     ("SUSPENDED", "session.ended"): "ENDED",
 }
-TOOL_MOVES = {
+TOOL_MOVES: dict[tuple[str | None, str], str] = {
     (None, "tool_call.pending"): "PENDING",
     ("PENDING", "tool_call.approved"): "APPROVED",
     ("PENDING", "tool_call.rejected"): "REJECTED",
     ("APPROVED", "tool_call.completed"): "COMPLETED",
     ("APPROVED", "tool_call.failed"): "FAILED",
 }
-AUTO_MOVES = {
+AUTO_MOVES: dict[tuple[str | None, str], str] = {
     ("PENDING", "tool_call.completed"): "COMPLETED",
     ("PENDING", "tool_call.failed"): "FAILED",
 }
