@@ -59,7 +59,8 @@ class ProducerSettings(BaseSettings):
         ge=1000,
         description=(
             "Longest wait for an acknowledgement after a send was queued; past it the send "
-            "raises DeliveryTimeoutError (outcome unknown: it may still land, never twice)."
+            "raises DeliveryTimeoutError (outcome unknown: it may still land; resend(error) "
+            "sends the same event again, readers collapse copies by event_id)."
         ),
     )
     start_timeout_ms: int = Field(

@@ -8,7 +8,12 @@ import pytest
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import Delivery
-from sessionflow.producers.errors import EventValidationFailedError, ProducerNotStartedError
+from sessionflow.producers.errors import (
+    DeliveryTimeoutError,
+    EventValidationFailedError,
+    ProducerError,
+    ProducerNotStartedError,
+)
 from sessionflow.producers.methods import event_method_names
 from sessionflow.producers.sdk import SessionEventProducer
 from sessionflow.producers.settings import ProducerSettings
@@ -144,6 +149,16 @@ async def test_emit_sends_an_envelope_as_is_and_leaves_the_counters_alone(
     assert (following.sequence, following.producer_id) == (1, producer.producer_id)
     assert following.producer_id != envelope.producer_id
     assert CODEC.decode_model(second.value).producer_id == producer.producer_id
+
+
+async def test_resend_needs_the_event_a_single_send_failed_with(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        with pytest.raises(ProducerError, match="nothing to resend: DeliveryTimeoutError"):
+            await producer.resend(DeliveryTimeoutError("3 of 9 records not acknowledged"))
+
+    assert await read_all(events_kafka) == []
 
 
 async def test_send_before_start_is_a_typed_error(events_kafka: KafkaSettings) -> None:
