@@ -72,7 +72,11 @@ class Outgoing:
 
     def encoded(self, encode: Callable[[EventEnvelope], bytes]) -> EncodedRecord:
         """What goes on the wire: key, raw bytes or encoded event, event time as timestamp."""
-        value = self.raw if self.raw is not None else encode(self.event)  # type: ignore[arg-type]
+        if self.raw is not None:
+            value = self.raw
+        else:
+            assert self.event is not None, "a record carries an event or raw bytes"
+            value = encode(self.event)
         return EncodedRecord(self.key, value, datetime_to_millis(self.occurred_at))
 
 
