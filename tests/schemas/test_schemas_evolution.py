@@ -72,6 +72,18 @@ def test_v3_golden_vectors_carry_the_producer_id() -> None:
     ] * len(vectors)
 
 
+def test_a_v2_writer_drops_the_producer_id_it_has_no_field_for() -> None:
+    event = example_events()[4]
+    old_writer = EventCodec(VERSIONS, writer_version=2)
+
+    message = old_writer.encode(event)
+
+    assert event.producer_id is not None
+    assert CODEC.writer_version(message) == 2
+    assert CODEC.decode_model(message) == event.model_copy(update={"producer_id": None})
+    assert CODEC.decode_model(CODEC.encode(event)) == event
+
+
 @pytest.mark.parametrize("version", [v.version for v in VERSIONS])
 def test_golden_vectors_of_every_version(version: int) -> None:
     vectors = load_golden(version)
