@@ -47,10 +47,18 @@ def time_problem(timestamp_ms: object, now_ms: int) -> str | None:
     ahead = timestamp_ms - now_ms
     if ahead > MAX_AHEAD_MS:
         return (
-            f"occurred_at {_iso(timestamp_ms)} is {ahead / 3_600_000:.1f} h ahead of this clock; "
-            f"the topic accepts at most {MAX_AHEAD_MS // 60_000} min ahead"
+            f"occurred_at {_iso(timestamp_ms)} is {_duration(ahead)} ahead of this clock; "
+            f"the topic accepts at most {_duration(MAX_AHEAD_MS)} ahead"
         )
     return None
+
+
+def _duration(millis: int) -> str:
+    minutes = millis / 60_000
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
 def check_event_time(timestamp_ms: int, where: str, now_ms: int | None = None) -> None:
