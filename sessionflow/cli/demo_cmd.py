@@ -155,7 +155,7 @@ def demo(sessions: int, seed: int) -> None:
         sessions=sessions,
         concurrency=20,
         seed=seed,
-        start=datetime.now(UTC).replace(microsecond=0),
+        end=datetime.now(UTC),  # event time: the simulated sessions end now
         anomalies=dict.fromkeys(AnomalyKind, 3),
     )
     if not run_simulation(ctx, kafka, plan):

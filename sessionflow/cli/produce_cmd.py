@@ -14,6 +14,7 @@ from rich.console import Console
 from sessionflow.cli.progress import counts_table, send_with_progress
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.event_time import check_records
 from sessionflow.producers.jsonl import JsonlBatch, JsonlReader
 from sessionflow.producers.settings import ProducerSettings
 from sessionflow.schemas import EventCodec
@@ -56,7 +57,8 @@ def produce_command(file: Path, skip_invalid: bool, dry_run: bool, source: str |
     elif batch.events:
         kafka = KafkaSettings()
         codec = EventCodec()
-        records = [EncodedRecord(e.session_id, codec.encode(e)) for e in batch.events]
+        records = [EncodedRecord.of(e, codec.encode) for e in batch.events]
+        check_records(records)  # an event time the topic would refuse: one line, nothing sent
         sent = asyncio.run(
             send_with_progress(records, kafka, ProducerSettings(), rate=0, console=console)
         )

@@ -14,11 +14,10 @@ from rich.console import Console
 from sessionflow.cli.progress import counts_table, send_with_progress
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.event_time import check_records
 from sessionflow.producers.settings import ProducerSettings
 from sessionflow.producers.simulator import (
-    DEFAULT_START,
     AnomalyKind,
-    Outgoing,
     Simulation,
     SimulationPlan,
     simulate,
@@ -26,17 +25,9 @@ from sessionflow.producers.simulator import (
 from sessionflow.schemas import EventCodec
 
 
-def wire_bytes(record: Outgoing, codec: EventCodec) -> bytes:
-    """What goes on the wire for ``record``: its raw bytes, else its encoded event."""
-    if record.raw is not None:
-        return record.raw
-    assert record.event is not None, "a record carries an event or raw bytes"
-    return codec.encode(record.event)
-
-
 def encoded_records(sim: Simulation, codec: EventCodec) -> list[EncodedRecord]:
-    """The simulation's records as the bytes that go on the wire, in send order."""
-    return [EncodedRecord(r.key, wire_bytes(r, codec)) for r in sim.records]
+    """The simulation's records as they go on the wire (timestamp = event time), in order."""
+    return [record.encoded(codec.encode) for record in sim.records]
 
 
 def ground_truth_json(sim: Simulation) -> dict[str, object]:
@@ -47,11 +38,14 @@ def ground_truth_json(sim: Simulation) -> dict[str, object]:
         "valid_events": sim.valid_event_count(),
         "dead_letters_expected": sim.dead_letter_count(),
         "injected": {kind.value: n for kind, n in sim.injected_counts().items()},
+        "scopes": len(sim.scopes()),
+        "producer_restarts": len(sim.restarts),
         "anomalies": [
             {
                 "kind": a.kind.value,
                 "session_id": a.session_id,
                 "event_id": a.event_id,
+                "producer_id": a.producer_id,
                 "detail": a.detail,
             }
             for a in sim.injected
@@ -85,8 +79,9 @@ def parse_start(value: str) -> datetime:
 @click.option(
     "--rate", default=0.0, show_default=True, help="Target events/s; 0 = as fast as possible."
 )
-@click.option("--start", default=DEFAULT_START.isoformat(), show_default=True,
-              help="Time of the first session (ISO 8601, or 'now').")  # fmt: skip
+@click.option("--start", default=None,
+              help="Time of the first session (ISO 8601, or 'now') [default: the sessions "
+              "end now].")  # fmt: skip
 @click.option(
     "--anomalies", is_flag=True, help="Inject rule-breaking events (see --anomaly-count)."
 )
@@ -99,7 +94,7 @@ def simulate_command(
     concurrency: int,
     seed: int,
     rate: float,
-    start: str,
+    start: str | None,
     anomalies: bool,
     anomaly_count: int,
     ground_truth: Path | None,
@@ -109,12 +104,17 @@ def simulate_command(
     console = Console()
     counts = dict.fromkeys(AnomalyKind, anomaly_count) if anomalies else {}
     try:
-        plan = SimulationPlan(sessions, concurrency, seed, parse_start(start), counts)
+        plan = (
+            SimulationPlan(sessions, concurrency, seed, anomalies=counts, end=datetime.now(UTC))
+            if start is None
+            else SimulationPlan(sessions, concurrency, seed, parse_start(start), counts)
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     codec = EventCodec()
     sim = simulate(plan, codec.encode)
     records = encoded_records(sim, codec)
+    check_records(records)  # an event time the topic would refuse: one line, nothing sent
     console.print(f"simulated {plan.sessions} sessions (seed {plan.seed}): {len(records)} records")
     if anomalies:
         print_injected(console, sim)

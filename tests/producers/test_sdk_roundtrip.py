@@ -9,7 +9,12 @@ import pytest
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import Delivery
-from sessionflow.producers.errors import EventValidationFailedError, ProducerNotStartedError
+from sessionflow.producers.errors import (
+    DeliveryTimeoutError,
+    EventValidationFailedError,
+    ProducerError,
+    ProducerNotStartedError,
+)
 from sessionflow.producers.methods import event_method_names
 from sessionflow.producers.sdk import SessionEventProducer
 from sessionflow.producers.settings import ProducerSettings
@@ -136,21 +141,27 @@ async def test_invalid_payload_is_typed_and_uses_no_sequence(
     assert delivery.sequence == 1
 
 
-async def test_sequences_can_be_seeded_and_end_with_the_session(
+async def test_sequences_continue_after_the_session_ended(
     events_kafka: KafkaSettings, producer_settings: ProducerSettings
 ) -> None:
     session_id = new_session_id()
     async with SessionEventProducer(events_kafka, producer_settings) as producer:
-        producer.sequences.seed(session_id, 41)
-        resumed = await producer.session_activated(session_id)
+        activated = await producer.session_activated(session_id)
         ended = await producer.session_ended(session_id, outcome="completed")
+        late = await producer.error_occurred(
+            session_id, error_code="INVALID_STATE", message="late", recoverable=True
+        )
+        producer_id = producer.producer_id
 
-        assert (resumed.sequence, ended.sequence) == (41, 42)
-        assert producer.sequences.peek(session_id) == 1
-        assert len(producer.sequences) == 0
+    events = [CODEC.decode_model(r.value) for r in await read_all(events_kafka)]
+
+    assert [d.sequence for d in (activated, ended, late)] == [1, 2, 3]
+    assert [(e.sequence, e.producer_id) for e in events] == [(n, producer_id) for n in (1, 2, 3)]
+    assert {d.producer_id for d in (activated, ended, late)} == {producer_id}
+    assert producer_id.startswith("producer-tests-")
 
 
-async def test_emit_sends_an_envelope_as_is_and_continues_its_sequence(
+async def test_emit_sends_an_envelope_as_is_and_leaves_the_counters_alone(
     events_kafka: KafkaSettings, producer_settings: ProducerSettings
 ) -> None:
     envelope = example_events()[1].model_copy(update={"sequence": 7})
@@ -158,10 +169,25 @@ async def test_emit_sends_an_envelope_as_is_and_continues_its_sequence(
         emitted = await producer.emit(envelope)
         following = await producer.session_suspended(envelope.session_id)
 
-    (record, _) = await read_all(events_kafka)
+    (record, second) = await read_all(events_kafka)
 
     assert CODEC.decode_model(record.value) == envelope
-    assert (emitted.event_id, emitted.sequence, following.sequence) == (envelope.event_id, 7, 8)
+    assert (emitted.event_id, emitted.sequence, emitted.producer_id) == (
+        envelope.event_id, 7, envelope.producer_id
+    )  # fmt: skip
+    assert (following.sequence, following.producer_id) == (1, producer.producer_id)
+    assert following.producer_id != envelope.producer_id
+    assert CODEC.decode_model(second.value).producer_id == producer.producer_id
+
+
+async def test_resend_needs_the_event_a_single_send_failed_with(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        with pytest.raises(ProducerError, match="nothing to resend: DeliveryTimeoutError"):
+            await producer.resend(DeliveryTimeoutError("3 of 9 records not acknowledged"))
+
+    assert await read_all(events_kafka) == []
 
 
 async def test_send_before_start_is_a_typed_error(events_kafka: KafkaSettings) -> None:
