@@ -12,7 +12,7 @@ I/O or reads a clock.
 """
 
 from sessionflow.processors.domain.deadletters import DeadLetter, Origin, Reason, Record
-from sessionflow.processors.domain.fold import Decoder, FoldResult, fold
+from sessionflow.processors.domain.fold import Decoder, FoldResult, StateLookup, fold
 from sessionflow.processors.domain.model import (
     OpenStream,
     Scope,
@@ -39,6 +39,7 @@ __all__ = [
     "SessionState",
     "SessionStats",
     "SessionStatus",
+    "StateLookup",
     "ToolCall",
     "ToolCallStatus",
     "Usage",

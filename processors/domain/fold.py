@@ -22,7 +22,7 @@ redelivered batch is recognised whatever its records' fate was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,6 +33,12 @@ from sessionflow.processors.domain.transitions import apply, start_session
 from sessionflow.schemas.errors import DecodeError
 
 _CREATED = "session.created"
+
+
+class StateLookup(Protocol):
+    """Where the fold finds the current state of a session (a dict, a table, a cache)."""
+
+    def get(self, session_id: str, /) -> SessionState | None: ...
 
 
 class Decoder(Protocol):
@@ -58,9 +64,7 @@ class FoldResult:
     skipped: int = 0
 
 
-def fold(
-    states: Mapping[str, SessionState], records: Iterable[Record], codec: Decoder
-) -> FoldResult:
+def fold(states: StateLookup, records: Iterable[Record], codec: Decoder) -> FoldResult:
     """Fold ``records`` (in partition order) into the ``states`` they touch."""
     result = FoldResult()
     changed = result.states

@@ -38,15 +38,32 @@ class DeadlineScheduler:
         self._due: dict[_Key, int] = {}
         self._buckets: dict[int, set[_Key]] = {}
         self._heap: list[int] = []
+        self._fired: dict[str, dict[_Key, int]] = {}
 
     def __len__(self) -> int:
         return len(self._due)
 
     def schedule(self, state: SessionState) -> None:
-        """(Re)compute the deadlines of ``state``: new ones added, moved ones moved."""
+        """(Re)compute the deadlines of ``state``: new ones added, moved ones moved.
+
+        A deadline that already fired is not scheduled again while ``state`` still names it
+        (its event may not have come back through the fold yet).
+        """
+        session_id = state.session_id
+        fired = self._fired.get(session_id, {})
+        current: dict[_Key, int] = {}
         for index, watcher in enumerate(self.watchers):
             for due_ms, item in watcher.deadlines(state):
-                self._put((state.session_id, index, item), due_ms)
+                current[(session_id, index, item)] = due_ms
+        for key, due_ms in current.items():
+            if fired.get(key) != due_ms:
+                self._put(key, due_ms)
+        if fired:
+            still = {k: v for k, v in fired.items() if current.get(k) == v}
+            if still:
+                self._fired[session_id] = still
+            else:
+                del self._fired[session_id]
 
     def pop_due(self, now_ms: int) -> list[Due]:
         """Every deadline at or before ``now_ms``, removed from the scheduler."""
@@ -59,7 +76,9 @@ class DeadlineScheduler:
             for key in due_now:
                 keys.discard(key)
                 session_id, index, item = key
-                ready.append(Due(self.watchers[index], session_id, item, self._due.pop(key)))
+                due_ms = self._due.pop(key)
+                self._fired.setdefault(session_id, {})[key] = due_ms
+                ready.append(Due(self.watchers[index], session_id, item, due_ms))
             if keys:
                 break  # the rest of this bucket is later within the second
             heapq.heappop(self._heap)
@@ -70,12 +89,15 @@ class DeadlineScheduler:
         """Drop every deadline whose session ``keep(session_id)`` rejects (revoked ones)."""
         for key in [k for k in self._due if not keep(k[0])]:
             self._remove(key)
+        for session_id in [s for s in self._fired if not keep(s)]:
+            del self._fired[session_id]
 
     def clear(self) -> None:
         """Drop every deadline."""
         self._due.clear()
         self._buckets.clear()
         self._heap.clear()
+        self._fired.clear()
 
     def _put(self, key: _Key, due_ms: int) -> None:
         if self._due.get(key) == due_ms:
