@@ -26,9 +26,9 @@ from sessionflow.core.kafka_clients import (
     new_consumer,
     ssl_context,
 )
-from sessionflow.core.local_kafka import LocalKafka
+from sessionflow.core.local_kafka import LocalKafka, LocalKafkaError, LocalKafkaSettings
 from sessionflow.core.local_kafka.tls import write_tls_material, write_untrusted_ca
-from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings, PathSettings
 from sessionflow.producers.errors import BrokerUnavailableError
 from sessionflow.producers.sdk import SessionEventProducer
 from sessionflow.producers.settings import ProducerSettings, TopicSettings
@@ -36,6 +36,7 @@ from sessionflow.producers.topics import create_topics, describe_topics
 from sessionflow.schemas.codec import EventCodec
 from sessionflow.schemas.ids import new_session_id
 from sessionflow.testing import kafka_env, unique_name
+from sessionflow.testing.kafka import free_ports
 
 Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 MECHANISMS: tuple[Mechanism, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -323,3 +324,19 @@ async def test_broker_files_and_process_keep_secrets(secured_broker: LocalKafka)
         assert secret not in cmdline
     for private in ("server.properties", "secured/credentials.json", "secured/client-key.pem"):
         assert (secured_broker.home / private).stat().st_mode & 0o077 == 0, private
+
+
+def test_sasl_ssl_port_on_a_broker_formatted_without_it_is_one_line(tmp_path: Path) -> None:
+    ports = free_ports(3)
+    settings = LocalKafkaSettings(port=ports[0], controller_port=ports[1], sasl_ssl_port=ports[2])
+    paths = PathSettings(cache_dir=PathSettings().cache_dir, data_dir=tmp_path)
+    broker = LocalKafka(settings, paths)
+    (broker.home / "data").mkdir(parents=True)
+    (broker.home / "data" / "meta.properties").write_text("formatted earlier, plaintext only\n")
+
+    with pytest.raises(LocalKafkaError) as caught:
+        broker.up()
+
+    assert "was created without a SASL_SSL listener" in str(caught.value)
+    assert "SESSIONFLOW_KAFKA_SASL_SSL_PORT" in str(caught.value)
+    assert not broker.status().running
