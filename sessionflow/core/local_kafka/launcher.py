@@ -369,12 +369,17 @@ class LocalKafka:
         return not _alive(pid)
 
     def _log_tail(self) -> str:
-        """The broker's fatal error: the first ERROR line of its log and the cause after it."""
+        """The broker's fatal error: the first ERROR line of its logs (and the cause after it),
+        else the last line; with the exit status when this object started the process."""
+        found: list[str] = []
         for name in ("server.log", "console.log"):
             path = self.home / "logs" / name
             if path.exists() and path.stat().st_size:
-                return _first_error(path.read_text(errors="replace").splitlines())
-        return "no log output"
+                found.append(_first_error(path.read_text(errors="replace").splitlines()))
+        errors = [line for line in found if "ERROR" in line or "Error" in line]
+        tail = (errors or found or ["no log output"])[0]
+        code = self._process.poll() if self._process is not None else None
+        return tail if code is None else f"{tail} [exit status {code}]"
 
 
 def _argfile_quote(argument: str) -> str:
