@@ -37,7 +37,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from sessionflow.core.kafka_clients import new_producer
+from sessionflow.core.kafka_clients import KafkaConnectError, check_connection, new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.batching import Batch, PartitionBatcher, await_batches
 from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord, OutgoingEvent
@@ -139,6 +139,8 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
             partitions = await asyncio.wait_for(self._connect(producer), timeout)
         except BaseException as exc:
             await close_producer(producer, timeout_s=1.0)
+            if isinstance(exc, KafkaConnectError):  # one line: refused, untrusted, auth failed
+                raise BrokerUnavailableError(str(exc)) from exc
             if isinstance(exc, TimeoutError | KafkaError | OSError):
                 raise BrokerUnavailableError(
                     f"cannot reach Kafka at {self._kafka.bootstrap_servers} within "
@@ -155,6 +157,7 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         self._running = _Running(producer, batcher, KeyPartitioner(partitions))
 
     async def _connect(self, producer: AIOKafkaProducer) -> int:
+        await check_connection(self._kafka, self._settings.start_timeout_ms / 1000)
         await producer.start()
         cluster = await producer.client.fetch_all_metadata()  # no topic auto-creation
         if not cluster.partitions_for_topic(self.topic):

@@ -20,7 +20,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from sessionflow.core.kafka_clients import new_admin, new_consumer
+from sessionflow.core.kafka_clients import (
+    KafkaConnectError,
+    check_connection,
+    new_admin,
+    new_consumer,
+)
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.errors import BrokerUnavailableError, TopicAdminError
 from sessionflow.producers.event_time import TOPIC_MAX_AHEAD_MS
@@ -161,6 +166,10 @@ async def _bounded(awaitable: Awaitable[_T], what: str) -> _T:
 
 @asynccontextmanager
 async def _admin(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    try:  # one line for a refused connection, an untrusted certificate, failed authentication
+        await check_connection(kafka, _ADMIN_TIMEOUT_S)
+    except KafkaConnectError as exc:
+        raise BrokerUnavailableError(str(exc)) from exc
     admin = new_admin(kafka, request_timeout_ms=15_000)
     try:
         await asyncio.wait_for(admin.start(), _ADMIN_TIMEOUT_S)
