@@ -120,6 +120,17 @@ def _connection_options(kafka: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def foreign_client_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Security options for a Kafka client another library builds itself (faust's own).
+
+    The same keys aiokafka takes (``security_protocol``, ``ssl_context``, ``sasl_mechanism``,
+    ``sasl_plain_username``, ``sasl_plain_password``); hand them straight to that library.
+    """
+    options = _connection_options(kafka)
+    del options["bootstrap_servers"], options["client_id"]
+    return options
+
+
 def _merge(fixed: dict[str, Any], options: dict[str, Any], kind: str) -> dict[str, Any]:
     clash = {k for k in fixed if k in options and options[k] != fixed[k]}
     if clash:
