@@ -7,7 +7,7 @@ touches is cloned once and the clone is returned).
 Per record, in order:
 
 1. undecodable bytes -> dead letter ``undecodable``;
-2. a record key that is not the event's session id -> ``key_mismatch``;
+2. a record key that is not the event's session id (or no key) -> ``key_mismatch``;
 3. a record at or below the session's ``last_offset`` was folded before (a redelivery after a
    crash or rebalance) -> skipped, counted in :attr:`FoldResult.skipped`;
 4. no state and not ``session.created`` -> ``unknown_session``;
@@ -77,7 +77,7 @@ def fold(states: StateLookup, records: Iterable[Record], codec: Decoder) -> Fold
             )
             continue
         session_id = event["session_id"]
-        if record.key is not None and record.key != session_id.encode():
+        if record.key != session_id.encode():
             _dead(result, record, event, Reason.KEY_MISMATCH, f"key {record.key!r}")
             continue
         state = changed.get(session_id)

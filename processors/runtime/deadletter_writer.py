@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -68,7 +68,11 @@ class DeadLetterWriter:
     """Writes dead letters through ``producer``; skips those already written (see module)."""
 
     def __init__(
-        self, kafka: KafkaSettings, producer: AIOKafkaProducer, group: str, dlq_partitions: int
+        self,
+        kafka: KafkaSettings,
+        producer: Callable[[], Awaitable[AIOKafkaProducer]],
+        group: str,
+        dlq_partitions: int,
     ) -> None:
         self._kafka = kafka
         self._producer = producer
@@ -93,6 +97,7 @@ class DeadLetterWriter:
         """Send ``letters`` (any order) and wait for every acknowledgement; how many were new."""
         ordered = sorted(letters, key=lambda d: (d.origin.partition, d.origin.offset))
         futures: list[asyncio.Future[Any]] = []
+        producer = await self._producer()
         index, previous = 0, None
         for letter in ordered:
             origin = letter.origin
@@ -103,7 +108,7 @@ class DeadLetterWriter:
             if mark <= self._marks.get(origin.partition, (-1, -1)):
                 continue
             futures.append(
-                await self._producer.send(
+                await producer.send(
                     self._kafka.dlq_topic,
                     letter.record.value,
                     key=letter.record.key,

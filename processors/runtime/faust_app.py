@@ -16,17 +16,20 @@ it flushes the table's changelog before committing offsets.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from sessionflow.core.kafka_clients import foreign_client_options
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain.deadletters import Record
+from sessionflow.processors.domain.model import SessionState
 from sessionflow.processors.runtime.batch import BatchProcessor
 from sessionflow.processors.runtime.deadletter_writer import DeadLetterWriter
 from sessionflow.processors.runtime.store import CachedStateStore
@@ -68,11 +71,17 @@ class ProcessorApp:
             kafka.topic, key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw",
         )  # fmt: skip
+        raw: faust.Schema[bytes, bytes] = faust.Schema(
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
         self.table = self.app.Table(
-            TABLE_NAME, default=None, partitions=partitions, use_partitioner=True,
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-        )  # fmt: skip
-        self.store = CachedStateStore(self.table, state_codec)
+            TABLE_NAME, default=None, partitions=partitions, use_partitioner=True, schema=raw
+        )
+        # faust derives a table's serializers from its types ("json" for bytes): the state
+        # contract's bytes go to the store and the changelog as they are
+        for name in ("key_serializer", "value_serializer"):
+            setattr(self.table, name, "raw")
+        self.store = _FaustTableStore(self.table, state_codec)
         self.app.agent(self.topic, name="fold")(self._fold)
         self.table.on_recover(self._recovered)
         self.app.on_partitions_revoked.connect(self._revoked)
@@ -84,6 +93,7 @@ class ProcessorApp:
         async for events in stream.take_events(
             settings.batch_size, within=settings.batch_timeout_ms / 1000
         ):
+            self.store.batch_events(events)
             await self.processor.process([_record(event) for event in events], self.store)
             self.batches += 1
 
@@ -109,6 +119,38 @@ class ProcessorApp:
         return {
             tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.kafka.topic
         }
+
+
+class _FaustTableStore(CachedStateStore):
+    """The session table, written the way faust's stores need it from inside a batch.
+
+    faust's rocksdb store files a write under the partition of the *current event* (a
+    context variable the batch body does not have): each state is written with an event of
+    its own session's partition made current, so local store and changelog agree.
+    """
+
+    def __init__(self, table: Any, codec: StateCodec) -> None:
+        super().__init__(table, codec)
+        self._event_of_partition: dict[int, EventT[Any]] = {}
+        self._partition_of: dict[str, int] = {}
+
+    def batch_events(self, events: list[EventT[Any]]) -> None:
+        """Remember, for the batch about to be folded, an event per partition and per key."""
+        self._event_of_partition = {e.message.partition: e for e in events}
+        self._partition_of = {
+            e.message.key.decode(errors="replace"): e.message.partition
+            for e in events
+            if e.message.key is not None
+        }
+
+    def put(self, states: Mapping[str, SessionState]) -> None:
+        for session_id, state in states.items():
+            event = self._event_of_partition[self._partition_of[session_id]]
+            token = _current_event.set(weakref.ref(event))
+            try:
+                super().put({session_id: state})
+            finally:
+                _current_event.reset(token)
 
 
 def _record(event: EventT[Any]) -> Record:

@@ -33,24 +33,22 @@ class KafkaOutputs:
     ) -> None:
         self._kafka = kafka
         self._codec = codec
-        self._producer = new_producer(kafka, linger_ms=5, compression_type="zstd")
-        self.dead_letter_writer = DeadLetterWriter(kafka, self._producer, group, dlq_partitions)
-        self._started = False
-        self._lock = asyncio.Lock()
+        self._producer: AIOKafkaProducer | None = None
+        self.dead_letter_writer = DeadLetterWriter(kafka, self._ready, group, dlq_partitions)
 
     async def _ready(self) -> AIOKafkaProducer:
-        if not self._started:
-            async with self._lock:
-                if not self._started:
-                    await self._producer.start()
-                    self._started = True
+        """The started producer (built and started on the running loop at first use)."""
+        if self._producer is None:
+            producer = new_producer(self._kafka, linger_ms=5, compression_type="zstd")
+            await producer.start()
+            self._producer = producer
         return self._producer
 
     async def stop(self) -> None:
         """Flush and close the producer (idempotent)."""
-        if self._started:
-            self._started = False
-            await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> int:
         """Write ``letters`` not written before; wait for the acknowledgements."""
