@@ -36,7 +36,9 @@ class StateStore(Protocol):
 
     def get(self, session_id: str, /) -> SessionState | None: ...
 
-    def put(self, states: Mapping[str, SessionState]) -> None: ...
+    async def put(self, states: Mapping[str, SessionState]) -> None:
+        """Store ``states``; return once they are durable (written to the changelog)."""
+        ...
 
 
 class Outputs(Protocol):
@@ -123,7 +125,7 @@ class BatchProcessor:
                 self.gauges.count(previous, -1)
             self.gauges.count(state)
             self.scheduler.schedule(state)
-        store.put(result.states)
+        await store.put(result.states)
         self.stats.add_events(event for _, event in result.applied)
         for name, value in result.latencies:
             self.stats.observe(name, value)

@@ -15,6 +15,7 @@ it flushes the table's changelog before committing offsets.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import Mapping
@@ -71,22 +72,18 @@ class ProcessorApp:
             kafka.topic, key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw",
         )  # fmt: skip
-        raw: faust.Schema[bytes, bytes] = faust.Schema(
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
         self.table = self.app.Table(
-            TABLE_NAME, default=None, partitions=partitions, use_partitioner=True, schema=raw
-        )
-        # faust derives a table's serializers from its types ("json" for bytes): the state
-        # contract's bytes go to the store and the changelog as they are
-        for name in ("key_serializer", "value_serializer"):
-            setattr(self.table, name, "raw")
+            TABLE_NAME, default=None, partitions=partitions, use_partitioner=True,
+            key_type=bytes, value_type=bytes,  # bytes types: raw serializers, store and changelog
+        )  # fmt: skip
         self.store = _FaustTableStore(self.table, state_codec)
         self.app.agent(self.topic, name="fold")(self._fold)
         self.table.on_recover(self._recovered)
         self.app.on_partitions_revoked.connect(self._revoked)
         self.app.timer(interval=1.0)(self._tick)
         self.batches = 0
+        self.positions: dict[int, int] = {}
+        """Per partition of the domain topic: the offset after the last record folded."""
 
     async def _fold(self, stream: Any) -> None:  # a faust Stream (StreamT lacks take_events)
         settings = self.settings
@@ -94,8 +91,12 @@ class ProcessorApp:
             settings.batch_size, within=settings.batch_timeout_ms / 1000
         ):
             self.store.batch_events(events)
-            await self.processor.process([_record(event) for event in events], self.store)
+            records = [_record(event) for event in events]
+            await self.processor.process(records, self.store)
             self.batches += 1
+            for record in records:
+                if record.offset >= self.positions.get(record.partition, 0):
+                    self.positions[record.partition] = record.offset + 1
 
     async def _recovered(self) -> None:
         """After recovery: dead-letter marks of owned partitions, deadlines of their sessions."""
@@ -106,6 +107,8 @@ class ProcessorApp:
     async def _revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[TP] = args[0] if args else kwargs.get("revoked", set())
         self.store.clear_cache()
+        for tp in revoked:
+            self.positions.pop(tp.partition, None)
         if self.dead_letters is not None:
             self.dead_letters.forget(tp.partition for tp in revoked if tp.topic == self.kafka.topic)
 
@@ -122,11 +125,14 @@ class ProcessorApp:
 
 
 class _FaustTableStore(CachedStateStore):
-    """The session table, written the way faust's stores need it from inside a batch.
+    """The session table, written the way durability needs it from inside a batch.
 
+    Each state goes to the local store and to the changelog, and :meth:`put` returns only
+    once every changelog record is acknowledged: faust's own flush before a commit gives up
+    after 0.1 s without progress, which would let offsets be committed ahead of their state.
     faust's rocksdb store files a write under the partition of the *current event* (a
-    context variable the batch body does not have): each state is written with an event of
-    its own session's partition made current, so local store and changelog agree.
+    context variable the batch body does not have), so each state is written with an event
+    of its own session's partition made current: local store and changelog agree.
     """
 
     def __init__(self, table: Any, codec: StateCodec) -> None:
@@ -143,14 +149,21 @@ class _FaustTableStore(CachedStateStore):
             if e.message.key is not None
         }
 
-    def put(self, states: Mapping[str, SessionState]) -> None:
+    async def put(self, states: Mapping[str, SessionState]) -> None:
+        table: Any = self._table
+        sent = []
         for session_id, state in states.items():
+            key, value = session_id.encode(), self.encode(state)
             event = self._event_of_partition[self._partition_of[session_id]]
             token = _current_event.set(weakref.ref(event))
             try:
-                super().put({session_id: state})
+                table.data[key] = value
+                sent.append(table.send_changelog(None, key, value))
             finally:
                 _current_event.reset(token)
+            self.remember(session_id, state)
+        if sent:
+            await asyncio.gather(*sent)
 
 
 def _record(event: EventT[Any]) -> Record:

@@ -40,11 +40,19 @@ class CachedStateStore:
         self._remember(session_id, state)
         return state
 
-    def put(self, states: Mapping[str, SessionState]) -> None:
-        """Store ``states`` (the table sends them to its changelog)."""
+    async def put(self, states: Mapping[str, SessionState]) -> None:
+        """Store ``states`` in the table."""
         for session_id, state in states.items():
-            self._table[session_id.encode()] = self._codec.encode(to_record(state))
+            self._table[session_id.encode()] = self.encode(state)
             self._remember(session_id, state)
+
+    def encode(self, state: SessionState) -> bytes:
+        """The state contract's bytes of ``state``."""
+        return self._codec.encode(to_record(state))
+
+    def remember(self, session_id: str, state: SessionState) -> None:
+        """Cache ``state`` as the current one of ``session_id``."""
+        self._remember(session_id, state)
 
     def clear_cache(self) -> None:
         """Forget every decoded state (after a rebalance)."""

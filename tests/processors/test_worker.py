@@ -1,0 +1,63 @@
+"""A processor worker on the real broker: state over HTTP, dead letters on the DLQ topic."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.processors.domain import fold
+from sessionflow.processors.domain.records import to_view
+from tests.processors.conftest import CODEC, SimulationFactory, topic_records
+from tests.processors.expected import (
+    expected_dead_letters,
+    expected_sessions,
+    summary_of_expected,
+)
+from tests.processors.harness import caught_up, wait_for, worker_env, workers
+from tests.processors.views import (
+    comparable,
+    event_id_of,
+    origin_of,
+    reason_of,
+    summary_of_view,
+)
+
+
+def test_state_over_http_and_dead_letters_equal_the_ground_truth(
+    topics: KafkaSettings, simulated: SimulationFactory, app_id: str, tmp_path: Path
+) -> None:
+    sim = simulated(60, 3, 2)
+    env = worker_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_PLUGINS="")
+    with workers(env, tmp_path) as (worker,):
+        wait_for(lambda: caught_up(topics, [worker]), 120, "the worker to fold the topic")
+        views = {sid: worker.get(f"/sessions/{sid}") for sid in expected_sessions(sim)}
+        status, missing = worker.get("/sessions/sess_19990101_000000_000000")
+        _, stats = worker.get("/stats")
+
+    expected = expected_sessions(sim)
+    pure = fold({}, topic_records(topics), CODEC)
+    assert {sid: code for sid, (code, _) in views.items() if code != 200} == {}
+    assert {sid: summary_of_view(v) for sid, (_, v) in views.items()} == {
+        sid: summary_of_expected(e) for sid, e in expected.items()
+    }
+    assert {sid: comparable(v) for sid, (_, v) in views.items()} == {
+        sid: comparable(to_view(s)) for sid, s in pure.states.items()
+    }
+    assert (status, missing["error"]) == (404, "unknown session sess_19990101_000000_000000")
+    assert stats["sessions"] == len(expected)
+    assert stats["dead_letters"] == dict(
+        Counter(r for r, _ in expected_dead_letters(sim).elements())
+    )
+
+    dead = topic_records(topics, topics.dlq_topic)
+    by_origin = {origin_of(d): d for d in dead}
+    originals = {(r.partition, r.offset): r for r in topic_records(topics)}
+    found = Counter(
+        (reason_of(d), event_id_of(originals[origin].value)) for origin, d in by_origin.items()
+    )
+    assert len(by_origin) == len(dead)  # no origin dead-lettered twice
+    assert found == expected_dead_letters(sim)
+    assert all(
+        d.value == originals[o].value and d.key == originals[o].key for o, d in by_origin.items()
+    )
