@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from sessionflow.core.kafka_clients import new_producer
+from sessionflow.core.kafka_errors import connect_failure
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.batching import Batch, PartitionBatcher
 from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
@@ -116,15 +117,15 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
             return
         producer = new_producer(self._kafka, **self._settings.aiokafka_kwargs())
         timeout = self._settings.start_timeout_ms / 1000
+        started = time.monotonic()
         try:
             partitions = await asyncio.wait_for(self._connect(producer), timeout)
         except BaseException as exc:
             await close_producer(producer, timeout_s=1.0)
             if isinstance(exc, TimeoutError | KafkaError | OSError):
-                raise BrokerUnavailableError(
-                    f"cannot reach Kafka at {self._kafka.bootstrap_servers} within "
-                    f"{timeout:.1f}s: {exc!r}"
-                ) from exc
+                elapsed = time.monotonic() - started
+                message = await connect_failure(self._kafka, exc, elapsed, timeout)
+                raise BrokerUnavailableError(message) from exc
             raise
         batcher = PartitionBatcher(
             producer,
