@@ -1,16 +1,27 @@
-"""``sessionflow kafka up|down|status``: the local development broker."""
+"""``sessionflow kafka up|down|status|fetch``: the local development broker."""
 
 from __future__ import annotations
 
 import click
 
+from sessionflow.cli.checks import usable_dir
+from sessionflow.core.config import load_settings
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.core.local_kafka.resolver import kafka_libs
 from sessionflow.core.settings import PathSettings
 
 
-def _broker() -> LocalKafka:
-    return LocalKafka(LocalKafkaSettings(), PathSettings())
+def _paths(*, create: bool) -> PathSettings:
+    """Path settings with the data and cache dirs checked (and created if ``create``)."""
+    paths = load_settings(PathSettings)
+    usable_dir(paths.data_dir, "SESSIONFLOW_DATA_DIR", create=create)
+    usable_dir(paths.cache_dir, "SESSIONFLOW_CACHE_DIR", create=create)
+    return paths
+
+
+def _broker(*, create: bool) -> LocalKafka:
+    settings = load_settings(LocalKafkaSettings)
+    return LocalKafka(settings, _paths(create=create))
 
 
 @click.group()
@@ -21,7 +32,7 @@ def kafka() -> None:
 @kafka.command()
 def up() -> None:
     """Resolve the jars, start the broker, wait until it serves metadata."""
-    broker = _broker()
+    broker = _broker(create=True)
     was_running = broker.status().running
     status = broker.up()
     verb = "already running" if was_running else "started"
@@ -33,7 +44,9 @@ def up() -> None:
 @kafka.command()
 def fetch() -> None:
     """Resolve the Kafka jars with Maven into the cache (what `up` does first)."""
-    settings, paths = LocalKafkaSettings(), PathSettings()
+    settings = load_settings(LocalKafkaSettings)
+    paths = load_settings(PathSettings)
+    usable_dir(paths.cache_dir, "SESSIONFLOW_CACHE_DIR", create=True)
     libs = kafka_libs(paths.cache_dir, settings.version)
     click.echo(f"kafka {settings.version} jars ready in {libs}")
 
@@ -41,7 +54,7 @@ def fetch() -> None:
 @kafka.command()
 def down() -> None:
     """Stop the broker started by `up`."""
-    broker = _broker()
+    broker = _broker(create=False)
     if broker.down():
         click.echo(f"kafka stopped ({broker.bootstrap_servers})")
     else:
@@ -51,9 +64,9 @@ def down() -> None:
 @kafka.command()
 def status() -> None:
     """Say whether the local broker runs; exit 1 if it does not."""
-    state = _broker().status()
+    state = _broker(create=False).status()
     if state.running:
         click.echo(f"kafka running: {state.bootstrap_servers} (pid {state.pid}, data {state.home})")
     else:
         click.echo(f"kafka not running ({state.bootstrap_servers}, data {state.home})")
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
