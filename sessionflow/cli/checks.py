@@ -71,7 +71,7 @@ class OutputFile(click.Path):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """Check the path can be written now, before the command does anything."""
-        path = Path(super().convert(value, param, ctx))
+        path = Path(os.fsdecode(super().convert(value, param, ctx)))
         parent = path.parent
         if not parent.is_dir():
             self.fail(f"directory {parent} does not exist", param, ctx)
