@@ -36,7 +36,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from sessionflow.core.kafka_clients import new_producer
-from sessionflow.core.kafka_errors import connect_failure
+from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.batching import Batch, PartitionBatcher
 from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord

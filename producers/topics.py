@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.commit import OffsetFetchRequest
 
 from sessionflow.core.kafka_clients import new_admin, new_consumer
-from sessionflow.core.kafka_errors import connect_failure
+from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.errors import BrokerUnavailableError, TopicAdminError
 from sessionflow.producers.settings import TopicSettings

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.kafka_clients import new_admin, new_consumer
-from sessionflow.core.kafka_errors import connect_failure
+from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 
 _START_TIMEOUT_S = 30.0

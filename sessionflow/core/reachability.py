@@ -1,8 +1,9 @@
-"""One-line explanations of why a Kafka client could not start.
+"""Can Kafka be reached, and if not, why, in one line.
 
 aiokafka reports an unreachable cluster as ``KafkaConnectionError("Unable to bootstrap from
 [...]")`` and logs the actual cause; :func:`connect_failure` says which servers, what happened
 (refused, unknown host, timeout ...) and after how long, so callers can raise one clear line.
+:func:`ensure_reachable` checks a cluster answers metadata requests without changing anything.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.kafka_clients import new_metadata_client
 from sessionflow.core.settings import KafkaSettings
 
 _PROBE_TIMEOUT_S = 2.0
@@ -30,6 +34,19 @@ async def connect_failure(
     else:
         reason = f"{type(exc).__name__}: {exc}".strip()
     return f"cannot reach Kafka at {servers}: {reason} (gave up after {elapsed_s:.1f}s)"
+
+
+async def ensure_reachable(kafka: KafkaSettings, timeout_s: float = 15.0) -> None:
+    """Return once the cluster served metadata; else :class:`InfrastructureError`, one line."""
+    client = new_metadata_client(kafka)
+    began = time.monotonic()
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        elapsed = time.monotonic() - began
+        raise InfrastructureError(await connect_failure(kafka, exc, elapsed, timeout_s)) from exc
+    finally:
+        await client.close()
 
 
 async def _first_socket_error(servers: str) -> str | None:
