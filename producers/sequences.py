@@ -17,6 +17,8 @@ producer's memory only, so:
 
 from __future__ import annotations
 
+from sessionflow.producers.errors import InvalidArgumentError
+
 FIRST_SEQUENCE = 1
 
 
@@ -39,7 +41,7 @@ class SequenceAllocator:
     def seed(self, session_id: str, next_sequence: int) -> None:
         """Continue ``session_id`` at ``next_sequence`` (after a restart, a hand-over ...)."""
         if next_sequence < 0:
-            raise ValueError(f"next_sequence must be >= 0, got {next_sequence}")
+            raise InvalidArgumentError(f"next_sequence must be >= 0, got {next_sequence}")
         self._next[session_id] = next_sequence
 
     def forget(self, session_id: str) -> None:

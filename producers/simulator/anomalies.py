@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sessionflow.producers.errors import InvalidArgumentError
 from sessionflow.producers.simulator.ids import seeded_session_id, short_id
 from sessionflow.producers.simulator.plan import AnomalyKind, InjectedAnomaly, Outgoing
 from sessionflow.producers.simulator.scenario import SessionBuilder, create, end
@@ -61,7 +62,7 @@ def carrier_anomaly(
         bad = b.emit(EventType.MESSAGE_CREATED, _user_message(rng), sequence=1)
         detail = "message.created for a session never created"
     else:
-        raise ValueError(f"{kind} is not a carrier anomaly")
+        raise InvalidArgumentError(f"{kind} is not a carrier anomaly")
     records = [*_valid(valid), Outgoing(bad.session_id, bad, anomaly=kind)]
     return records, InjectedAnomaly(kind, bad.session_id, bad.event_id, detail)
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.core.settings import KafkaSettings, PathSettings
 
@@ -57,7 +58,7 @@ def free_ports(count: int) -> list[int]:
             chosen.append(sock)
             if len(chosen) == count:
                 return [int(s.getsockname()[1]) for s in chosen]
-        raise OSError(f"no {count} free ports found in 20000-32767")
+        raise InfrastructureError(f"no {count} free ports found in 20000-32767")
     finally:
         for sock in chosen:
             sock.close()
