@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from sessionflow.core.config import load_settings
+from sessionflow.core.config import load_settings, writable_dir
 from sessionflow.core.errors import ConfigurationError
-from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.settings import KafkaSettings, PathSettings
 
 
 def load_kafka(**overrides: Any) -> KafkaSettings:
@@ -42,25 +42,11 @@ def bootstrap_problem(servers: str) -> str | None:
     return None
 
 
-def usable_dir(path: Path, variable: str, *, create: bool) -> Path:
-    """``path`` as a directory this process can write to, created first if ``create``.
-
-    Without ``create`` a missing directory is fine as long as it could be created later (its
-    nearest existing parent is a writable directory). Raises :class:`ConfigurationError`.
-    """
-    if path.exists() and not path.is_dir():
-        raise ConfigurationError(f"{variable}: {path} is not a directory")
-    if create:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"{variable}: cannot create {path}: {exc.strerror or exc}"
-            ) from None
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"{variable}: {existing} is not a writable directory")
-    return path
+def checked_dirs(paths: PathSettings, *, create: bool) -> PathSettings:
+    """``paths`` with the data and cache dirs checked usable (and created if ``create``)."""
+    writable_dir(paths.data_dir, "SESSIONFLOW_DATA_DIR", create=create)
+    writable_dir(paths.cache_dir, "SESSIONFLOW_CACHE_DIR", create=create)
+    return paths
 
 
 class OutputFile(click.Path):

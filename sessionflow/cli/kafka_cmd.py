@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import click
 
-from sessionflow.cli.checks import usable_dir
-from sessionflow.core.config import load_settings
+from sessionflow.cli.checks import checked_dirs
+from sessionflow.core.config import load_settings, writable_dir
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.core.local_kafka.resolver import kafka_libs
 from sessionflow.core.settings import PathSettings
 
 
-def _paths(*, create: bool) -> PathSettings:
-    """Path settings with the data and cache dirs checked (and created if ``create``)."""
-    paths = load_settings(PathSettings)
-    usable_dir(paths.data_dir, "SESSIONFLOW_DATA_DIR", create=create)
-    usable_dir(paths.cache_dir, "SESSIONFLOW_CACHE_DIR", create=create)
-    return paths
-
-
 def _broker(*, create: bool) -> LocalKafka:
     settings = load_settings(LocalKafkaSettings)
-    return LocalKafka(settings, _paths(create=create))
+    return LocalKafka(settings, checked_dirs(load_settings(PathSettings), create=create))
 
 
 @click.group()
@@ -46,7 +38,7 @@ def fetch() -> None:
     """Resolve the Kafka jars with Maven into the cache (what `up` does first)."""
     settings = load_settings(LocalKafkaSettings)
     paths = load_settings(PathSettings)
-    usable_dir(paths.cache_dir, "SESSIONFLOW_CACHE_DIR", create=True)
+    writable_dir(paths.cache_dir, "SESSIONFLOW_CACHE_DIR", create=True)
     libs = kafka_libs(paths.cache_dir, settings.version)
     click.echo(f"kafka {settings.version} jars ready in {libs}")
 

@@ -9,8 +9,10 @@ problems are joined with ``; `` so the message stays one line. Secret values are
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import annotated_types
@@ -50,6 +52,28 @@ def load_settings(cls: type[S], /, **overrides: Any) -> S:
         raise ConfigurationError("; ".join(problems)) from None
     except SettingsError as exc:  # a value pydantic-settings could not even parse
         raise ConfigurationError(_one_line(str(exc))) from None
+
+
+def writable_dir(path: Path, variable: str, *, create: bool) -> Path:
+    """``path`` as a directory this process can write to, created first if ``create``.
+
+    Without ``create`` a missing directory is fine as long as it could be created later (its
+    nearest existing parent is a writable directory). Raises :class:`ConfigurationError`
+    naming ``variable`` (the setting the path comes from).
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"{variable}: {path} is not a directory")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{variable}: cannot create {path}: {exc.strerror or exc}"
+            ) from None
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"{variable}: {existing} is not a writable directory")
+    return path
 
 
 def env_name(cls: type[BaseSettings], field: str) -> str:
