@@ -11,10 +11,11 @@ exception is one line too, with a hint to rerun with ``-v``, which adds the trac
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import traceback
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -24,7 +25,30 @@ from sessionflow.core.errors import SessionflowError
 _CHATTY_LIBRARIES = ("aiokafka", "kafka")
 
 
-@click.group()
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) collapsed to one space."""
+    return " ".join(text.split())
+
+
+class _Commands(click.Group):
+    """The top group: a :class:`SessionflowError` or ``OSError`` becomes a ClickException.
+
+    So the one-line message shows the same way under ``main`` and under ``click.testing``.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; our errors become one-line click errors (exit code 1)."""
+        try:
+            return super().invoke(ctx)
+        except SessionflowError as exc:
+            raise click.ClickException(one_line(str(exc) or type(exc).__name__)) from exc
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # click handles a closed stdout itself
+                raise
+            raise click.ClickException(one_line(str(exc) or type(exc).__name__)) from exc
+
+
+@click.group(cls=_Commands)
 @click.version_option(__version__, prog_name="sessionflow")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level; tracebacks on errors.")
 def cli(verbose: bool) -> None:
@@ -59,11 +83,6 @@ def _register() -> None:
 _register()
 
 
-def one_line(text: str) -> str:
-    """``text`` with every run of whitespace (newlines included) collapsed to one space."""
-    return " ".join(text.split())
-
-
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(code)
@@ -92,9 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug or an unforeseen failure: still one line by default
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             traceback.print_exc()
-        _fail(
-            f"unexpected {type(exc).__name__}: {exc} (rerun with -v for the traceback)",
-            1,
-        )
+        hint = "rerun as `sessionflow -v ...` for the traceback"
+        _fail(f"unexpected {type(exc).__name__}: {exc} ({hint})", 1)
     # standalone_mode=False returns the code of a click.exceptions.Exit instead of exiting
     sys.exit(code if isinstance(code, int) else 0)
