@@ -27,6 +27,7 @@ from aiokafka.protocol.commit import OffsetFetchRequest
 from sessionflow.core.kafka_clients import new_admin, new_consumer
 from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.topic_reader import topic_metadata
 from sessionflow.producers.errors import BrokerUnavailableError, TopicAdminError
 from sessionflow.producers.settings import TopicSettings
 
@@ -227,7 +228,7 @@ async def describe_topics(
     Raises :class:`TopicAdminError` if a topic does not exist.
     """
     async with _admin(kafka) as admin:
-        metadata = await _bounded(admin.describe_topics(names), "describe topics")
+        metadata = await _bounded(topic_metadata(admin, names), "describe topics")
         for topic in metadata:
             if topic["error_code"]:
                 error = for_code(topic["error_code"])

@@ -14,7 +14,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.kafka_clients import new_admin, new_consumer
@@ -47,12 +49,24 @@ async def read_range(
         return await _collect(consumer, partitions, wanted, timeout_s)
 
 
+async def topic_metadata(admin: AIOKafkaAdminClient, names: list[str]) -> list[dict[str, Any]]:
+    """Metadata (error code, partitions) of each named topic, never creating a missing one.
+
+    ``AIOKafkaAdminClient.describe_topics`` asks with ``allow_auto_topic_creation`` on, so on
+    a broker with ``auto.create.topics.enable`` describing a missing topic would create it.
+    """
+    request = MetadataRequest(names, allow_auto_topic_creation=False)
+    response = await admin._send_request(request)  # private, but describe_topics can't opt out
+    topics: list[dict[str, Any]] = response.to_object()["topics"]
+    return topics
+
+
 async def partitions_of(kafka: KafkaSettings, topic: str) -> list[int]:
     """Partition numbers of ``topic``; :class:`InfrastructureError` if it does not exist."""
     admin = new_admin(kafka)
     await _start(admin.start, admin.close, kafka)
     try:
-        (described,) = await admin.describe_topics([topic])
+        (described,) = await topic_metadata(admin, [topic])
     finally:
         await admin.close()
     if described["error_code"] or not described["partitions"]:

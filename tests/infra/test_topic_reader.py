@@ -7,7 +7,7 @@ import time
 import pytest
 
 from sessionflow.core.errors import InfrastructureError
-from sessionflow.core.kafka_clients import new_producer
+from sessionflow.core.kafka_clients import new_admin, new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import offset_bounds, read_range, read_topic
 from sessionflow.producers.settings import TopicSettings
@@ -47,6 +47,20 @@ async def test_a_range_in_the_middle_stops_at_its_end(
 
     assert [r.value for r in records] == [b"1", b"2"]
     assert [r.value for r in everything] == [b"0", b"1", b"2", b"3", b"4"]
+
+
+async def test_a_missing_topic_is_an_error_and_stays_missing(
+    kafka: KafkaSettings, topic_name: str
+) -> None:
+    with pytest.raises(InfrastructureError, match=f"topic {topic_name} does not exist"):
+        await read_topic(kafka, topic_name)
+
+    admin = new_admin(kafka)  # the local broker auto-creates topics a client asks about
+    await admin.start()
+    try:
+        assert topic_name not in await admin.list_topics()
+    finally:
+        await admin.close()
 
 
 async def test_an_unreachable_broker_is_one_line_saying_what_and_when() -> None:

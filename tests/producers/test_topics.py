@@ -7,7 +7,7 @@ from aiokafka import TopicPartition
 from click.testing import CliRunner
 
 from sessionflow.cli.main import cli
-from sessionflow.core.kafka_clients import new_consumer, new_producer
+from sessionflow.core.kafka_clients import new_admin, new_consumer, new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.errors import TopicAdminError
 from sessionflow.producers.settings import TopicSettings
@@ -87,6 +87,13 @@ async def test_describe_unknown_topic_is_a_typed_error(
 ) -> None:
     with pytest.raises(TopicAdminError, match=topic_name):
         await describe_topics(kafka, [topic_name])
+
+    admin = new_admin(kafka)  # describing it did not create it (auto.create.topics.enable=true)
+    await admin.start()
+    try:
+        assert topic_name not in await admin.list_topics()
+    finally:
+        await admin.close()
 
 
 def test_cli_create_then_describe(kafka: KafkaSettings, topic_name: str) -> None:
