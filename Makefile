@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench readme down clean
+.PHONY: setup demo test lint typecheck pytest bench readme docs down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
@@ -42,6 +42,10 @@ bench: setup
 ## readme: regenerate the settings table in README.md
 readme: $(STAMP)
 	$(BIN)/python scripts/update_readme_settings.py
+
+## docs: regenerate the reference tables in docs/ from the contract (models, schemas)
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_docs.py
 
 ## down: stop the local broker started by `make demo`
 down: $(STAMP)

@@ -52,6 +52,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -68,6 +69,7 @@ from sessionflow.producers.simulator import SimulationPlan, simulate
 from sessionflow.producers.topics import create_topics
 from sessionflow.schemas.codec import EventCodec
 from sessionflow.schemas.models import EventEnvelope
+from sessionflow.schemas.validation import datetime_to_millis
 from sessionflow.testing import unique_name
 from sessionflow.testing.kafka import kafka_broker
 
@@ -107,7 +109,8 @@ def build_workload(count: int) -> Workload:
     """The first ``count`` valid events of a seeded simulation."""
     codec = EventCodec()
     sessions = max(10, count // 30)
-    simulation = simulate(SimulationPlan(sessions=sessions, concurrency=500, seed=7), codec.encode)
+    plan = SimulationPlan(sessions=sessions, concurrency=500, seed=7, end=datetime.now(UTC))
+    simulation = simulate(plan, codec.encode)
     envelopes = [r.event for r in simulation.records if r.event is not None][:count]
     names = event_method_names()
     calls = [
@@ -118,7 +121,10 @@ def build_workload(count: int) -> Workload:
         )
         for e in envelopes
     ]
-    records = [EncodedRecord(e.session_id.encode(), codec.encode(e)) for e in envelopes]
+    records = [
+        EncodedRecord(e.session_id.encode(), codec.encode(e), datetime_to_millis(e.occurred_at))
+        for e in envelopes
+    ]
     return Workload(envelopes, calls, records)
 
 
@@ -145,7 +151,10 @@ async def bare_send(kafka: KafkaSettings, settings: ProducerSettings, work: Work
 
         async def body() -> None:
             topic = kafka.topic
-            futures = [await producer.send(topic, value, key=key) for key, value in work.records]
+            futures = [
+                await producer.send(topic, value, key=key, timestamp_ms=ts)
+                for key, value, ts in work.records
+            ]
             await asyncio.gather(*futures)
 
         return await _timed(body, len(work.records))
@@ -156,8 +165,8 @@ async def bare_awaited(kafka: KafkaSettings, settings: ProducerSettings, work: W
     async with _bare(kafka, settings) as producer:
 
         async def lane(lane_records: list[EncodedRecord]) -> None:
-            for key, value in lane_records:
-                await producer.send_and_wait(kafka.topic, value, key=key)
+            for key, value, ts in lane_records:
+                await producer.send_and_wait(kafka.topic, value, key=key, timestamp_ms=ts)
 
         async def body() -> None:
             await asyncio.gather(*(lane(part) for part in _lanes(work.records)))
@@ -173,13 +182,13 @@ async def bare_batch(kafka: KafkaSettings, settings: ProducerSettings, work: Wor
         async def body() -> None:
             open_batches: dict[int, Any] = {}
             futures = []
-            for key, value in work.records:
+            for key, value, ts in work.records:
                 part = router.route(key)[1]
                 batch = open_batches.get(part) or producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
+                if batch.append(key=key, value=value, timestamp=ts) is None:
                     futures.append(await producer.send_batch(batch, kafka.topic, partition=part))
                     batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
+                    batch.append(key=key, value=value, timestamp=ts)
                 open_batches[part] = batch
             for part, batch in open_batches.items():
                 futures.append(await producer.send_batch(batch, kafka.topic, partition=part))
@@ -268,11 +277,11 @@ async def best_of(
 def packed_bytes(records: list[EncodedRecord], compression: Compression, batch: int) -> int:
     """Bytes the records take on the wire (and on disk) in batches of ``batch`` bytes."""
     total, builder = 0, BatchBuilder(batch, _COMPRESSION_ATTRS[compression])
-    for key, value in records:
-        if builder.append(key=key, value=value, timestamp=None) is None:
+    for key, value, ts in records:
+        if builder.append(key=key, value=value, timestamp=ts) is None:
             total += len(builder._build())
             builder = BatchBuilder(batch, _COMPRESSION_ATTRS[compression])
-            builder.append(key=key, value=value, timestamp=None)
+            builder.append(key=key, value=value, timestamp=ts)
     return total + len(builder._build())
 
 

@@ -1,15 +1,17 @@
 """Producer SDK, topic administration and bulk publishing for session events.
 
 Public API: :class:`SessionEventProducer` (async) and :class:`SyncSessionEventProducer`
-(blocking facade) with one typed method per event type, ``emit``, the bulk paths
+(blocking facade) with one typed method per event type, ``emit``, ``resend``, the bulk paths
 ``send_many``/``send_encoded``; :class:`Delivery`, :class:`BulkResult`,
-:class:`EncodedRecord`; settings :class:`ProducerSettings` and :class:`TopicSettings`;
-:func:`create_topics`/:func:`describe_topics`; errors under :class:`ProducerError`.
+:class:`EncodedRecord`, :class:`OutgoingEvent`; settings :class:`ProducerSettings` and
+:class:`TopicSettings`; :func:`create_topics`/:func:`describe_topics`; errors under
+:class:`ProducerError`.
 """
 
-from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
+from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord, OutgoingEvent
 from sessionflow.producers.errors import (
     BrokerUnavailableError,
+    DeliveryError,
     DeliveryFailedError,
     DeliveryTimeoutError,
     EventValidationFailedError,
@@ -29,10 +31,12 @@ __all__ = [
     "BrokerUnavailableError",
     "BulkResult",
     "Delivery",
+    "DeliveryError",
     "DeliveryFailedError",
     "DeliveryTimeoutError",
     "EncodedRecord",
     "EventValidationFailedError",
+    "OutgoingEvent",
     "ProducerError",
     "ProducerNotStartedError",
     "ProducerSettings",

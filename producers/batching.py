@@ -23,8 +23,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from sessionflow.producers.delivery import Delivery
-from sessionflow.producers.errors import DeliveryFailedError, DeliveryTimeoutError, ProducerError
+from sessionflow.producers.delivery import BulkResult, Delivery, OutgoingEvent
+from sessionflow.producers.errors import (
+    DeliveryError,
+    DeliveryFailedError,
+    DeliveryTimeoutError,
+    ProducerError,
+)
 
 ErrorFactory = Callable[[], ProducerError]
 
@@ -37,7 +42,7 @@ class Batch:
     def __init__(self, builder: Any, partition: int, loop: asyncio.AbstractEventLoop) -> None:
         self.builder = builder
         self.partition = partition
-        self.waiters: list[tuple[int, asyncio.Future[Delivery], str, int]] = []
+        self.waiters: list[tuple[int, asyncio.Future[Delivery], OutgoingEvent]] = []
         self.done: asyncio.Future[int] = loop.create_future()
         self.linger: asyncio.TimerHandle | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -52,18 +57,24 @@ class Batch:
         """The broker wrote the batch at ``base_offset``: resolve every tracked record."""
         self._stop_timers()
         partition = self.partition
-        for index, waiter, event_id, sequence in self.waiters:
+        for index, waiter, event in self.waiters:
             if not waiter.done():
-                waiter.set_result(Delivery(partition, base_offset + index, event_id, sequence))
+                waiter.set_result(event.delivered(partition, base_offset + index))
         if not self.done.done():
             self.done.set_result(base_offset)
 
     def fail(self, make_error: ErrorFactory) -> None:
-        """The batch will not be acknowledged: fail every tracked record and ``done``."""
+        """The batch will not be acknowledged: fail every tracked record and ``done``.
+
+        A tracked record's error carries its :class:`OutgoingEvent` (``error.event``).
+        """
         self._stop_timers()
-        for _, waiter, _, _ in self.waiters:
+        for _, waiter, event in self.waiters:
             if not waiter.done():
-                waiter.set_exception(make_error())
+                error = make_error()
+                if isinstance(error, DeliveryError):
+                    error.event = event
+                waiter.set_exception(error)
         if not self.done.done():
             self.done.set_exception(make_error())
             self.done.exception()  # retrieved here; bulk senders that await it still see it
@@ -134,22 +145,25 @@ class PartitionBatcher:
             room.clear()
             await room.wait()
 
-    def append(self, partition: int, key: bytes, value: bytes) -> tuple[Batch, int]:
-        """Append one record; returns its batch and index in it (seals a full batch first)."""
+    def append(
+        self, partition: int, key: bytes, value: bytes, timestamp_ms: int
+    ) -> tuple[Batch, int]:
+        """Append one record stamped ``timestamp_ms`` (epoch ms); returns its batch and index.
+
+        A full batch is sealed first.
+        """
         batch = self._open[partition] or self._start(partition)
-        meta = batch.builder.append(timestamp=None, key=key, value=value)
+        meta = batch.builder.append(timestamp=timestamp_ms, key=key, value=value)
         if meta is None:
             self._seal(partition)
             batch = self._start(partition)
-            meta = batch.builder.append(timestamp=None, key=key, value=value)
+            meta = batch.builder.append(timestamp=timestamp_ms, key=key, value=value)
         return batch, meta.offset
 
-    def track(
-        self, batch: Batch, index: int, event_id: str, sequence: int
-    ) -> asyncio.Future[Delivery]:
-        """A future resolved with the delivery of record ``index`` of ``batch``."""
+    def track(self, batch: Batch, index: int, event: OutgoingEvent) -> asyncio.Future[Delivery]:
+        """A future resolved with the delivery of record ``index`` of ``batch`` (``event``)."""
         waiter: asyncio.Future[Delivery] = self._loop.create_future()
-        batch.waiters.append((index, waiter, event_id, sequence))
+        batch.waiters.append((index, waiter, event))
         return waiter
 
     def seal(self, batch: Batch) -> None:
@@ -227,3 +241,29 @@ class PartitionBatcher:
             finally:
                 queue.popleft()
                 room.set()
+
+
+async def await_batches(batcher: PartitionBatcher, counts: dict[Batch, int]) -> BulkResult:
+    """Seal ``counts``' batches now and wait for all; ``counts`` = records of a bulk send each.
+
+    Raises the first failure's kind (:class:`DeliveryFailedError` if not a ProducerError),
+    naming how many of the records were not acknowledged.
+    """
+    for batch in counts:
+        batcher.seal(batch)
+    if counts:
+        await asyncio.wait([batch.done for batch in counts])
+    by_partition: dict[int, int] = {}
+    lost, first_error = 0, None
+    for batch, count in counts.items():
+        error = batch.done.exception()
+        if error is None:
+            by_partition[batch.partition] = by_partition.get(batch.partition, 0) + count
+        else:
+            lost, first_error = lost + count, first_error or error
+    sent = sum(counts.values())
+    if first_error is not None:
+        kind = type(first_error) if isinstance(first_error, ProducerError) else DeliveryFailedError
+        message = f"{lost} of {sent} records not acknowledged: {first_error}"
+        raise kind(message) from first_error
+    return BulkResult(sent, by_partition)

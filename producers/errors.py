@@ -7,6 +7,7 @@ Every failure of a send surfaces as one of these (the aiokafka exception, if any
 from __future__ import annotations
 
 from sessionflow.core.errors import SessionflowError
+from sessionflow.producers.delivery import OutgoingEvent
 
 
 class ProducerError(SessionflowError):
@@ -25,16 +26,27 @@ class EventValidationFailedError(ProducerError):
     """The event does not satisfy the contract; nothing was sent."""
 
 
-class DeliveryFailedError(ProducerError):
+class DeliveryError(ProducerError):
+    """A send that was not acknowledged.
+
+    ``event`` is what a single send (typed method, ``emit``, ``resend``) handed to the
+    broker, for :meth:`SessionEventProducer.resend`; None for bulk sends.
+    """
+
+    event: OutgoingEvent | None = None
+
+
+class DeliveryFailedError(DeliveryError):
     """The broker refused the record or the producer failed; the record was not written."""
 
 
-class DeliveryTimeoutError(ProducerError):
+class DeliveryTimeoutError(DeliveryError):
     """No acknowledgement within ``delivery_timeout_ms``.
 
     The outcome is unknown: the record may still be written later (idempotence guarantees at
-    most once), so callers that must know should check the topic or resend with the same
-    ``event_id`` (readers collapse duplicates by ``event_id``).
+    most once per send). To make sure it lands, ``await producer.resend(error)``: the same
+    bytes again (same event_id, sequence, producer_id, occurred_at); readers collapse the
+    copies by ``event_id``.
     """
 
 

@@ -25,6 +25,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from sessionflow.producers.errors import ProducerError
 from sessionflow.schemas import EventCodec, EventEnvelope, EventValidationError, validate_event
 from sessionflow.schemas.ids import new_event_id
+from sessionflow.schemas.validation import datetime_to_millis
 
 
 class JsonlError(ProducerError):
@@ -53,6 +54,11 @@ class ValidLine:
     number: int
     event: EventEnvelope
     value: bytes
+
+    @property
+    def timestamp_ms(self) -> int:
+        """The record timestamp: the event's ``occurred_at`` in epoch milliseconds."""
+        return datetime_to_millis(self.event.occurred_at)
 
     @property
     def record_bytes(self) -> int:

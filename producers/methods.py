@@ -137,8 +137,10 @@ class EventMethods(ABC, Generic[R]):
     ) -> EventMethods[R]:
         """The same methods, setting these envelope fields on every event sent through them.
 
-        ``occurred_at`` must be timezone-aware (default: now); ``source`` overrides the
-        producer's configured source (e.g. ``plugin:<name>``).
+        ``occurred_at`` must be timezone-aware (default: now); it is also the Kafka record's
+        timestamp, so it must lie after 1970 and at most 1 h ahead (checked at send time).
+        ``source`` overrides the producer's configured source (e.g. ``plugin:<name>``); the
+        event is still numbered in this producer's scope (its ``producer_id``).
         """
         if occurred_at is not None and occurred_at.tzinfo is None:
             raise EventValidationFailedError("occurred_at: must be timezone-aware")

@@ -9,13 +9,17 @@ Usage::
 
 Guarantees: aiokafka runs with ``enable_idempotence=True`` and ``acks="all"``; the key is the
 session id, partitioned like aiokafka's default partitioner
-(:mod:`sessionflow.producers.partitioning`); each event of a session gets the next sequence
-(:mod:`sessionflow.producers.sequences`) at the moment it is appended to its partition's batch, so
-sequence order is partition order. A typed method returns once the broker acknowledged the event, or
-raises a :class:`ProducerError`: :class:`EventValidationFailedError` (nothing sent, no sequence
-used), :class:`DeliveryFailedError`, :class:`DeliveryTimeoutError` (after ``delivery_timeout_ms``),
-:class:`ProducerNotStartedError`. Waits are bounded by the settings' timeouts; aiokafka's own
-retries of retriable errors happen inside the delivery timeout.
+(:mod:`sessionflow.producers.partitioning`). Each producer has its own :attr:`producer_id`,
+set on every event a typed method sends; each event gets the next sequence of its
+(session, producer_id) scope (:mod:`sessionflow.producers.sequences`) at the moment it is
+appended to its partition's batch, so sequence order is partition order. Every record's Kafka
+timestamp is its event's ``occurred_at`` (:mod:`sessionflow.producers.event_time`). A typed
+method returns once the broker acknowledged the event, or raises a :class:`ProducerError`:
+:class:`EventValidationFailedError` (nothing sent, no sequence used), :class:`DeliveryFailedError`,
+:class:`DeliveryTimeoutError` (after ``delivery_timeout_ms``; outcome unknown: ``await
+p.resend(error)`` sends the very same event again), :class:`ProducerNotStartedError`. Waits are
+bounded by the settings' timeouts; aiokafka's own retries of retriable errors happen inside the
+delivery timeout.
 
 Throughput: ``await p.enqueue.<event>(...)`` returns once the event is queued, with a future
 of its :class:`Delivery`, so one coroutine can pipeline many events. Bulk paths
@@ -28,7 +32,6 @@ import asyncio
 import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -38,15 +41,21 @@ from aiokafka.errors import KafkaError
 from sessionflow.core.kafka_clients import new_producer
 from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.producers.batching import Batch, PartitionBatcher
-from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
+from sessionflow.producers.batching import Batch, PartitionBatcher, await_batches
+from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord, OutgoingEvent
 from sessionflow.producers.errors import (
     BrokerUnavailableError,
-    DeliveryFailedError,
+    DeliveryError,
     EventValidationFailedError,
     ProducerError,
     ProducerNotStartedError,
     TopicNotFoundError,
+)
+from sessionflow.producers.event_time import (
+    MAX_AHEAD_MS,
+    check_event_time,
+    now_millis,
+    time_problem,
 )
 from sessionflow.producers.lifecycle import close_producer
 from sessionflow.producers.methods import EnvelopeMeta, EventMethods, PayloadCall
@@ -54,10 +63,10 @@ from sessionflow.producers.partitioning import KeyPartitioner
 from sessionflow.producers.sequences import SequenceAllocator
 from sessionflow.producers.settings import ProducerSettings
 from sessionflow.schemas.codec import EventCodec
-from sessionflow.schemas.enums import EventType
 from sessionflow.schemas.errors import EventValidationError
 from sessionflow.schemas.ids import new_event_id
 from sessionflow.schemas.models import ContractModel, EventEnvelope
+from sessionflow.schemas.validation import datetime_to_millis
 
 DeliveryFuture = asyncio.Future[Delivery]
 
@@ -86,7 +95,9 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         self._kafka = kafka if kafka is not None else KafkaSettings()
         self._settings = settings if settings is not None else ProducerSettings()
         self._codec = codec if codec is not None else EventCodec()
-        self._sequences = SequenceAllocator()
+        self._sequences = SequenceAllocator(
+            self._settings.source, self._settings.max_tracked_sessions
+        )
         self._running: _Running | None = None
         self.enqueue: EventMethods[Coroutine[Any, Any, DeliveryFuture]] = _EnqueueView(self)
         """The typed methods, returning a future of the delivery once the event is queued."""
@@ -97,8 +108,17 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         return self._kafka.topic
 
     @property
+    def producer_id(self) -> str:
+        """This producer instance's id, set on every event a typed method numbers.
+
+        New for every producer object (a restarted service is a new instance), and rotated
+        when more than ``max_tracked_sessions`` sessions were numbered.
+        """
+        return self._sequences.producer_id
+
+    @property
     def sequences(self) -> SequenceAllocator:
-        """Per-session sequence counters; seed them to continue sessions after a restart."""
+        """The per-session counters of :attr:`producer_id` (read them; the SDK advances them)."""
         return self._sequences
 
     @property
@@ -192,37 +212,54 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
     async def enqueue_call(self, meta: EnvelopeMeta, call: PayloadCall) -> DeliveryFuture:
         """Validate, number, encode and queue one typed call; a future of its delivery."""
         payload = call.build()
-        running = self._require_running()
-        key, partition = running.router.route(call.session_id)
-        if running.batcher.full(partition):
-            await running.batcher.wait_room(partition)
-            running = self._require_running()
-        sequence = self._sequences.peek(call.session_id)
+        given = None if meta.occurred_at is None else datetime_to_millis(meta.occurred_at)
+        if given is not None:
+            check_event_time(given, call.event_type.value)
+        running, key, partition = await self._place(call.session_id)
+        millis = now_millis() if given is None else given
+        sequences = self._sequences
+        sequence = sequences.next_for(call.session_id)
+        producer_id = sequences.producer_id
         event_id = new_event_id()
-        value = self._encode_call(meta, call, payload, event_id, sequence)
-        waiter = self._append(running, key, partition, value, event_id, sequence)
-        self._after_send(call.session_id, call.event_type, sequence)
+        value = self._encode_call(meta, call, payload, event_id, sequence, millis, producer_id)
+        event = OutgoingEvent(key, value, millis, event_id, sequence, producer_id)
+        waiter = self._append(running, partition, event)
+        sequences.commit(call.session_id, sequence)
         return waiter
 
     async def emit(self, envelope: EventEnvelope) -> Delivery:
-        """Send a complete envelope as it is (its event_id, sequence, timestamps).
+        """Send a complete envelope as it is (its event_id, sequence, producer_id, times).
 
-        The session's counter continues after ``envelope.sequence``.
+        It belongs to the scope its own ``producer_id`` (or, if None, its ``source``) names;
+        this producer's counters are not touched.
         """
         waiter = await self.enqueue_envelope(envelope)
         return await waiter
 
     async def enqueue_envelope(self, envelope: EventEnvelope) -> DeliveryFuture:
         """:meth:`emit`, returning a future of the delivery once the envelope is queued."""
-        running = self._require_running()
-        key, partition = running.router.route(envelope.session_id)
-        if running.batcher.full(partition):
-            await running.batcher.wait_room(partition)
-            running = self._require_running()
         value = self._encode_envelope(envelope)
-        waiter = self._append(running, key, partition, value, envelope.event_id, envelope.sequence)
-        self._after_send(envelope.session_id, envelope.event_type, envelope.sequence)
-        return waiter
+        millis = datetime_to_millis(envelope.occurred_at)
+        check_event_time(millis, envelope.event_type.value)
+        running, key, partition = await self._place(envelope.session_id)
+        event = OutgoingEvent(
+            key, value, millis, envelope.event_id, envelope.sequence, envelope.producer_id
+        )
+        return self._append(running, partition, event)
+
+    async def resend(self, failed: DeliveryError | OutgoingEvent) -> Delivery:
+        """Send again, byte for byte, the event of a failed or timed-out single send.
+
+        Same key, value and timestamp, so the same event_id, sequence, producer_id and
+        occurred_at: readers collapse copies by event_id, so resending an event that did land
+        after all is harmless. Raises :class:`ProducerError` if ``failed`` carries no event
+        (bulk sends), else as :meth:`emit`.
+        """
+        event = failed if isinstance(failed, OutgoingEvent) else failed.event
+        if event is None:
+            raise ProducerError(f"nothing to resend: {type(failed).__name__} carries no event")
+        running, _, partition = await self._place(event.key)
+        return await self._append(running, partition, event)
 
     # ------------------------------------------------------------------ bulk
 
@@ -234,28 +271,36 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         are not touched. Same ordering and errors as :meth:`send_encoded`.
         """
         encode = self._encode_envelope
-        return await self.send_encoded(EncodedRecord(e.session_id, encode(e)) for e in envelopes)
+        return await self.send_encoded(EncodedRecord.of(e, encode) for e in envelopes)
 
     async def send_encoded(self, records: Iterable[EncodedRecord]) -> BulkResult:
         """Bulk-send pre-encoded records (key = session id); returns once all are acknowledged.
 
         Records are appended to the same per-partition batches as single events, in iteration
-        order, with no per-record future. Raises :class:`DeliveryFailedError` naming how many
-        records of this call were not acknowledged (the others were written).
+        order, with no per-record future; each is stamped with its ``timestamp_ms``. A record
+        too large or with a timestamp the topic would refuse raises
+        :class:`EventValidationFailedError` after the ones before it were queued (check them
+        first with :func:`~sessionflow.producers.event_time.check_records` if that matters).
+        Raises :class:`DeliveryFailedError` naming how many records of this call were not
+        acknowledged (the others were written).
         """
         running = self._require_running()
-        batcher, route, limit = running.batcher, running.router.route, self._settings
+        place, limit, now = self._place, self._settings.max_request_size, now_millis()
+        horizon = now + MAX_AHEAD_MS
         counts: dict[Batch, int] = {}
-        for key, value in records:
-            raw, partition = route(key)
-            if len(value) > limit.max_request_size:
-                raise EventValidationFailedError(f"record of {len(value)} bytes is too large")
-            if batcher.full(partition):
-                await batcher.wait_room(partition)
-                running = self._require_running()
-            batch, _ = batcher.append(partition, raw, value)
+        for key, value, timestamp in records:
+            if len(value) > limit:
+                raise EventValidationFailedError(
+                    f"record {sum(counts.values()) + 1}: {len(value)} bytes exceed "
+                    f"max_request_size {limit}"
+                )
+            if type(timestamp) is not int or not 0 <= timestamp <= horizon:
+                problem = time_problem(timestamp, now)
+                raise EventValidationFailedError(f"record {sum(counts.values()) + 1}: {problem}")
+            running, raw, partition = await place(key)
+            batch, _ = running.batcher.append(partition, raw, value, timestamp)
             counts[batch] = counts.get(batch, 0) + 1
-        return await _await_batches(batcher, counts)
+        return await await_batches(running.batcher, counts)
 
     # ------------------------------------------------------------------ helpers
 
@@ -264,6 +309,19 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
             raise ProducerNotStartedError("call start() (or use `async with`) before sending")
         return self._running
 
+    async def _place(self, key: str | bytes) -> tuple[_Running, bytes, int]:
+        """Route ``key`` to its partition and wait, while that partition is full, for room.
+
+        Every path goes through here before appending; nothing awaits between its return and
+        the append, so a session's records keep their order across paths.
+        """
+        running = self._require_running()
+        raw, partition = running.router.route(key)
+        if running.batcher.full(partition):
+            await running.batcher.wait_room(partition)
+            running = self._require_running()
+        return running, raw, partition
+
     def _encode_call(
         self,
         meta: EnvelopeMeta,
@@ -271,6 +329,8 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         payload: ContractModel,
         event_id: str,
         sequence: int,
+        occurred_at: int,
+        producer_id: str,
     ) -> bytes:
         try:
             return self._codec.encode_parts(
@@ -278,11 +338,12 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
                 call.event_type.value,
                 call.session_id,
                 sequence,
-                _millis(meta.occurred_at),
+                occurred_at,
                 meta.source or self._settings.source,
                 meta.causation_id,
                 meta.correlation_id,
                 payload,
+                producer_id,
             )
         except EventValidationError as exc:
             raise EventValidationFailedError(str(exc)) from exc
@@ -293,28 +354,14 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         except EventValidationError as exc:
             raise EventValidationFailedError(str(exc)) from exc
 
-    def _append(
-        self,
-        running: _Running,
-        key: bytes,
-        partition: int,
-        value: bytes,
-        event_id: str,
-        sequence: int,
-    ) -> DeliveryFuture:
-        if len(value) > self._settings.max_request_size:
+    def _append(self, running: _Running, partition: int, event: OutgoingEvent) -> DeliveryFuture:
+        if len(event.value) > self._settings.max_request_size:
             raise EventValidationFailedError(
-                f"event of {len(value)} bytes exceeds max_request_size "
+                f"event of {len(event.value)} bytes exceeds max_request_size "
                 f"{self._settings.max_request_size}"
             )
-        batch, index = running.batcher.append(partition, key, value)
-        return running.batcher.track(batch, index, event_id, sequence)
-
-    def _after_send(self, session_id: str, event_type: EventType, sequence: int) -> None:
-        if event_type is EventType.SESSION_ENDED:
-            self._sequences.forget(session_id)
-        else:
-            self._sequences.commit(session_id, sequence)
+        batch, index = running.batcher.append(partition, event.key, event.value, event.timestamp_ms)
+        return running.batcher.track(batch, index, event)
 
 
 class _EnqueueView(EventMethods[Coroutine[Any, Any, DeliveryFuture]]):
@@ -327,30 +374,3 @@ class _EnqueueView(EventMethods[Coroutine[Any, Any, DeliveryFuture]]):
         self, meta: EnvelopeMeta, call: PayloadCall
     ) -> Coroutine[Any, Any, DeliveryFuture]:
         return self._producer.enqueue_call(meta, call)
-
-
-def _millis(moment: datetime | None) -> int:
-    if moment is None:
-        return time.time_ns() // 1_000_000
-    return int(moment.timestamp() * 1000)
-
-
-async def _await_batches(batcher: PartitionBatcher, counts: dict[Batch, int]) -> BulkResult:
-    for batch in counts:
-        batcher.seal(batch)
-    if counts:
-        await asyncio.wait([batch.done for batch in counts])
-    by_partition: dict[int, int] = {}
-    lost, first_error = 0, None
-    for batch, count in counts.items():
-        error = batch.done.exception()
-        if error is None:
-            by_partition[batch.partition] = by_partition.get(batch.partition, 0) + count
-        else:
-            lost, first_error = lost + count, first_error or error
-    sent = sum(counts.values())
-    if first_error is not None:
-        kind = type(first_error) if isinstance(first_error, ProducerError) else DeliveryFailedError
-        message = f"{lost} of {sent} records not acknowledged: {first_error}"
-        raise kind(message) from first_error
-    return BulkResult(sent, by_partition)

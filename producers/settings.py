@@ -59,7 +59,8 @@ class ProducerSettings(BaseSettings):
         ge=1000,
         description=(
             "Longest wait for an acknowledgement after a send was queued; past it the send "
-            "raises DeliveryTimeoutError (outcome unknown: it may still land, never twice)."
+            "raises DeliveryTimeoutError (outcome unknown: it may still land; resend(error) "
+            "sends the same event again, readers collapse copies by event_id)."
         ),
     )
     start_timeout_ms: int = Field(
@@ -67,6 +68,14 @@ class ProducerSettings(BaseSettings):
     )
     close_timeout_ms: int = Field(
         default=30_000, ge=0, description="Longest wait to flush pending sends when stopping."
+    )
+    max_tracked_sessions: int = Field(
+        default=100_000,
+        ge=1,
+        description=(
+            "Sessions whose sequence counter a producer keeps. One more rotates producer_id: "
+            "every session then starts again at 1 under the new id."
+        ),
     )
     retry_backoff_ms: int = Field(
         default=100, ge=1, description="Pause between retries of a retriable broker error."

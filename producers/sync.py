@@ -17,8 +17,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord
-from sessionflow.producers.errors import DeliveryTimeoutError, ProducerNotStartedError
+from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord, OutgoingEvent
+from sessionflow.producers.errors import (
+    DeliveryError,
+    DeliveryTimeoutError,
+    ProducerNotStartedError,
+)
 from sessionflow.producers.methods import EnvelopeMeta, EventMethods, PayloadCall
 from sessionflow.producers.sdk import SessionEventProducer
 from sessionflow.producers.sequences import SequenceAllocator
@@ -77,8 +81,13 @@ class SyncSessionEventProducer(EventMethods[Delivery]):
         self._start_timeout_s = timeouts.start_timeout_ms / 1000 + _MARGIN_S
 
     @property
+    def producer_id(self) -> str:
+        """This producer instance's id (see :attr:`SessionEventProducer.producer_id`)."""
+        return self._producer.producer_id
+
+    @property
     def sequences(self) -> SequenceAllocator:
-        """Sequence counters; seed a session before its first send from this producer."""
+        """The per-session counters of :attr:`producer_id`."""
         return self._producer.sequences
 
     def start(self) -> None:
@@ -124,6 +133,10 @@ class SyncSessionEventProducer(EventMethods[Delivery]):
     def emit(self, envelope: EventEnvelope) -> Delivery:
         """Send a complete envelope as it is (see :meth:`SessionEventProducer.emit`)."""
         return self._call(self._producer.emit(envelope), self._send_timeout_s)
+
+    def resend(self, failed: DeliveryError | OutgoingEvent) -> Delivery:
+        """Send a failed single send's event again (see :meth:`SessionEventProducer.resend`)."""
+        return self._call(self._producer.resend(failed), self._send_timeout_s)
 
     def send_many(self, envelopes: Iterable[EventEnvelope]) -> BulkResult:
         """Bulk-send envelopes (see :meth:`SessionEventProducer.send_many`)."""

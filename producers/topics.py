@@ -29,11 +29,13 @@ from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import topic_metadata
 from sessionflow.producers.errors import BrokerUnavailableError, TopicAdminError
+from sessionflow.producers.event_time import TOPIC_MAX_AHEAD_MS
 from sessionflow.producers.settings import TopicSettings
 
 _T = TypeVar("_T")
 _ADMIN_TIMEOUT_S = 30.0
 _GROUP_FETCHES_AT_ONCE = 8
+_LONG_MAX = 2**63 - 1  # Kafka's "no limit" for a timestamp difference
 _SHOWN_CONFIGS = (
     "cleanup.policy",
     "retention.ms",
@@ -111,14 +113,27 @@ def topic_configs(settings: TopicSettings, *, dlq: bool) -> dict[str, str]:
     - ``retention.ms``: :attr:`TopicSettings.retention_ms` (dlq: ``dlq_retention_ms``);
     - ``compression.type=producer``: the broker stores the producer's compressed batches as is;
     - ``max.message.bytes``: :attr:`TopicSettings.max_message_bytes`;
+    - ``message.timestamp.type=CreateTime``: a record keeps the timestamp the producer set,
+      its event's ``occurred_at`` (never the append time), so retention, ``offsets_for_times``
+      and windows follow event time;
+    - ``message.timestamp.after.max.ms``: 1 h 5 min (``event_time.TOPIC_MAX_AHEAD_MS``: Kafka
+      4.x's default 1 h plus clock-skew slack); the SDK itself refuses more than 1 h ahead;
+    - ``message.timestamp.before.max.ms``: unlimited (also 4.x's default), so events of any age
+      are accepted; retention then deletes those older than ``retention.ms``;
     - ``min.insync.replicas``: only when replicated (see
       :meth:`TopicSettings.effective_min_insync`), so ``acks=all`` means "on that many replicas".
+
+    The timestamp configs are set explicitly so the SDK's checks hold whatever the broker's
+    own defaults are.
     """
     configs = {
         "cleanup.policy": "delete",
         "retention.ms": str(settings.dlq_retention_ms if dlq else settings.retention_ms),
         "compression.type": "producer",
         "max.message.bytes": str(settings.max_message_bytes),
+        "message.timestamp.type": "CreateTime",
+        "message.timestamp.after.max.ms": str(TOPIC_MAX_AHEAD_MS),
+        "message.timestamp.before.max.ms": str(_LONG_MAX),
     }
     min_insync = settings.effective_min_insync()
     if min_insync is not None:

@@ -114,6 +114,7 @@ class EventCodec:
             event.causation_id,
             event.correlation_id,
             event.payload,
+            event.producer_id,
         )
 
     def encode_parts(
@@ -127,12 +128,14 @@ class EventCodec:
         causation_id: str | None,
         correlation_id: str | None,
         payload: ContractModel,
+        producer_id: str | None = None,
     ) -> bytes:
         """Encode an event from its envelope fields and a validated payload model.
 
         The typed-producer path: same bytes as :meth:`encode_record` with
         ``payload.model_dump()``, without the dump. ``occurred_at`` is int milliseconds or an
-        aware datetime. Envelope fields get Avro type checks only; a payload model that is
+        aware datetime; ``producer_id`` is dropped by a writer schema older than v3 (which
+        has no such field). Envelope fields get Avro type checks only; a payload model that is
         not ``event_type``'s is validated as a whole. Raises :class:`EventValidationError`.
         """
         envelope: dict[str, Any] = {
@@ -144,6 +147,7 @@ class EventCodec:
             "source": source,
             "causation_id": causation_id,
             "correlation_id": correlation_id,
+            "producer_id": producer_id,
         }
         if type(payload) is not _TYPE_TO_MODEL.get(event_type):
             envelope["payload"] = payload

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 
 class EventType(StrEnum):
-    """The 15 session event types (seed 001), by their dotted wire name."""
+    """The 15 session event types, by their dotted wire name."""
 
     SESSION_CREATED = "session.created"
     SESSION_ACTIVATED = "session.activated"
@@ -48,7 +48,7 @@ class ApprovalMode(StrEnum):
 
 
 class SessionOutcome(StrEnum):
-    """Final outcome of an ended session (seed 004)."""
+    """Final outcome of an ended session."""
 
     COMPLETED = "completed"
     FAILED = "failed"
@@ -56,7 +56,7 @@ class SessionOutcome(StrEnum):
 
 
 class ErrorCode(StrEnum):
-    """The 22 session error codes of seed 001, grouped by category."""
+    """The 22 session error codes, grouped by category."""
 
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     SESSION_ALREADY_EXISTS = "SESSION_ALREADY_EXISTS"

@@ -35,6 +35,7 @@ from sessionflow.schemas.models import (
 )
 
 SESSION_ID = "sess_20240115_103045_a1b2c3"
+PRODUCER_ID = "session-service-5c3b7a1e9f00d2c4"
 _T0 = datetime(2024, 1, 15, 10, 30, 45, 123000, tzinfo=UTC)
 _USAGE = TokenUsage(prompt_tokens=812, completion_tokens=164, total_tokens=976)
 
@@ -119,6 +120,7 @@ def example_events() -> list[EventEnvelope]:
                 sequence=index + 1,
                 occurred_at=_T0 + timedelta(milliseconds=1500 * index),
                 source="session-service",
+                producer_id=PRODUCER_ID,
                 causation_id=None if index == 0 else f"018d0c8e-5c3b-7a1e-9f00-{index - 1:012x}",
                 correlation_id="req-7f3a" if index % 3 else None,
                 payload=payload,

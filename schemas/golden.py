@@ -73,8 +73,8 @@ def build_golden(version: int) -> dict[str, Any]:
 def golden_problems(codec: EventCodec, vectors: list[GoldenVector]) -> list[str]:
     """Decode ``vectors`` with ``codec``'s reader; describe every mismatch ([] = all good).
 
-    A vector must decode to its committed record, except that payload fields the reader has
-    and the writer lacked take the reader's default.
+    A vector must decode to its committed record, except that fields the reader has and the
+    writer lacked (in the envelope or the payload) take the reader's default.
     """
     problems = []
     for vector in vectors:
@@ -85,15 +85,27 @@ def golden_problems(codec: EventCodec, vectors: list[GoldenVector]) -> list[str]
             continue
         expected = dict(vector.record)
         payload = dict(expected.pop("payload"))
-        defaults = _payload_defaults(codec, vector.event_type)
-        for name in decoded["payload"]:
-            payload.setdefault(name, defaults.get(name, _MISSING))
+        _fill_defaults(expected, decoded, _envelope_defaults(codec))
+        _fill_defaults(payload, decoded["payload"], _payload_defaults(codec, vector.event_type))
         if decoded != {**expected, "payload": payload}:
             problems.append(f"{vector.event_type}: decoded record differs from the golden one")
     return problems
 
 
 _MISSING = object()
+
+
+def _fill_defaults(
+    expected: dict[str, Any], decoded: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> None:
+    for name in decoded:
+        if name != "payload":
+            expected.setdefault(name, defaults.get(name, _MISSING))
+
+
+def _envelope_defaults(codec: EventCodec) -> dict[str, Any]:
+    fields = codec.current.schema["fields"]
+    return {f["name"]: f["default"] for f in fields if "default" in f}
 
 
 def _payload_defaults(codec: EventCodec, event_type: str) -> dict[str, Any]:

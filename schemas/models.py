@@ -125,7 +125,7 @@ class SessionCreated(ContractModel):
     session_type: str | None = Field(
         default=None, description="Open set of session kinds, e.g. chat, agent, assessment."
     )
-    purpose: str | None = Field(default=None, description="What the session is for (seed 004).")
+    purpose: str | None = Field(default=None, description="What the session is for.")
     tags: list[str] = Field(default_factory=list, description="Free tags for categorization.")
     config: SessionConfig = Field(description="Configuration, including the approval mode.")
     metadata: dict[str, str] = Field(
@@ -230,7 +230,7 @@ class ToolCallFailed(ContractModel):
     """Payload of tool_call.failed: APPROVED (or PENDING in auto mode) -> FAILED."""
 
     tool_call_id: Text = Field(description="Identifier of the tool call.")
-    error_code: ErrorCode = Field(description="Why it failed, one of the seed error codes.")
+    error_code: ErrorCode = Field(description="Why it failed (an ErrorCode).")
     error_message: str = Field(description="Human-readable error.")
     duration_ms: Count | None = Field(
         default=None, description="Time spent before failing in ms, if it ran; >= 0."
@@ -277,7 +277,7 @@ class StreamEnded(ContractModel):
 class ErrorOccurred(ContractModel):
     """Payload of error.occurred: an error in the session."""
 
-    error_code: ErrorCode = Field(description="One of the seed error codes.")
+    error_code: ErrorCode = Field(description="What went wrong (an ErrorCode).")
     message: str = Field(description="Human-readable error.")
     details: dict[str, str] = Field(
         default_factory=dict, description="Open set of details as strings."
@@ -343,12 +343,18 @@ class EventEnvelope(ContractModel):
         "default form sess_YYYYMMDD_HHMMSS_<6 hex>."
     )
     sequence: Count = Field(
-        description="Per-session sequence number assigned by the producer, strictly increasing."
+        description="Number given by the producer instance named by producer_id: 1, 2, 3 ... "
+        "per (session_id, producer_id); per (session_id, source) when producer_id is null."
     )
     occurred_at: TimestampMillis = Field(
         description="When it happened at the source (UTC, millisecond precision)."
     )
     source: Text = Field(description="Emitting service, or plugin:<name> for plugin events.")
+    producer_id: Text | None = Field(
+        default=None,
+        description="Id of the producer instance that numbered the event (a new id for every "
+        "producer started); null in v1/v2 data and in events numbered outside the SDK.",
+    )
     causation_id: str | None = Field(
         default=None, description="event_id of the event that caused this one, if any."
     )

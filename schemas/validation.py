@@ -63,6 +63,7 @@ def make_event(
     event_id: str | None = None,
     causation_id: str | None = None,
     correlation_id: str | None = None,
+    producer_id: str | None = None,
 ) -> EventEnvelope:
     """Build a validated envelope; ``event_id`` defaults to a new UUIDv7, ``occurred_at`` to now.
 
@@ -79,6 +80,7 @@ def make_event(
             "source": source,
             "causation_id": causation_id,
             "correlation_id": correlation_id,
+            "producer_id": producer_id,
             "payload": body,
         }
     )

@@ -11,6 +11,7 @@ from sessionflow.producers.simulator.plan import (
     AnomalyKind,
     InjectedAnomaly,
     Outgoing,
+    ProducerRestart,
     Simulation,
     SimulationPlan,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "AnomalyKind",
     "InjectedAnomaly",
     "Outgoing",
+    "ProducerRestart",
     "Simulation",
     "SimulationPlan",
     "simulate",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 from datetime import datetime, timedelta
@@ -14,11 +15,13 @@ from sessionflow.producers.simulator.anomalies import (
     duplicate,
     undecodable,
 )
+from sessionflow.producers.simulator.fleet import Fleet
 from sessionflow.producers.simulator.ids import seeded_session_id
 from sessionflow.producers.simulator.plan import (
     AnomalyKind,
     InjectedAnomaly,
     Outgoing,
+    ProducerRestart,
     Simulation,
     SimulationPlan,
 )
@@ -46,32 +49,57 @@ class _Timeline:
         return tuple(record for _, _, record in sorted(self._items, key=lambda i: i[:2]))
 
 
-def _sessions(plan: SimulationPlan, rng: random.Random, timeline: _Timeline) -> list[EventEnvelope]:
+def _sessions(
+    plan: SimulationPlan,
+    rng: random.Random,
+    fleet: Fleet,
+    timeline: _Timeline,
+    restarts: list[ProducerRestart],
+) -> list[EventEnvelope]:
     """Build the plan's sessions, at most ``concurrency`` running at once."""
     slots = [plan.start] * plan.concurrency
     every: list[EventEnvelope] = []
     for _ in range(plan.sessions):
         start = heapq.heappop(slots) + timedelta(milliseconds=rng.randint(0, 3_000))
-        events = build_session(
-            random.Random(rng.getrandbits(64)), seeded_session_id(rng, start), start
-        )
+        session_rng = random.Random(rng.getrandbits(64))
+        built = build_session(session_rng, fleet, seeded_session_id(rng, start), start)
+        events = built.events
         heapq.heappush(slots, events[-1].occurred_at)
         for event in events:
             timeline.add(event.occurred_at, Outgoing(event.session_id, event))
         every.extend(events)
+        restarts.extend(built.producers.restarts)
     return every
 
 
 def simulate(plan: SimulationPlan, encode: Encoder) -> Simulation:
-    """Every record of ``plan`` in send order; ``encode`` builds the undecodable variants."""
+    """Every record of ``plan`` in send order; ``encode`` builds the undecodable variants.
+
+    With ``plan.end`` set, a first run measures where the latest event falls and a second
+    one starts earlier (or later) by the difference, so the latest event occurs at ``end``.
+    """
+    if plan.end is None:
+        return _simulate(plan, encode)
+    end = plan.end.replace(microsecond=plan.end.microsecond // 1000 * 1000)
+    probe = _simulate(dataclasses.replace(plan, end=None), encode)
+    if not probe.records:
+        return probe
+    latest = max(record.occurred_at for record in probe.records)
+    return _simulate(dataclasses.replace(plan, start=plan.start + (end - latest)), encode)
+
+
+def _simulate(plan: SimulationPlan, encode: Encoder) -> Simulation:
     rng = random.Random(plan.seed)
+    fleet = Fleet.draw(rng)
     timeline = _Timeline()
-    valid = _sessions(plan, rng, timeline)
+    restarts: list[ProducerRestart] = []
+    valid = _sessions(plan, rng, fleet, timeline, restarts)
     injected: list[InjectedAnomaly] = []
     carriers = 0
     for kind in CARRIER_KINDS:
         for _ in range(plan.anomalies.get(kind, 0)):
-            records, truth = carrier_anomaly(kind, rng, carrier_start(plan.start, carriers))
+            start = carrier_start(plan.start, carriers)
+            records, truth = carrier_anomaly(kind, rng, fleet, start)
             carriers += 1
             for record in records:
                 assert record.event is not None
@@ -86,7 +114,7 @@ def simulate(plan: SimulationPlan, encode: Encoder) -> Simulation:
         record, truth = undecodable(rng, index, event, encode)
         timeline.add(event.occurred_at + timedelta(milliseconds=1), record)
         injected.append(truth)
-    return Simulation(timeline.in_order(), plan.sessions, tuple(injected))
+    return Simulation(timeline.in_order(), plan.sessions, tuple(injected), tuple(restarts))
 
 
 def _picks(

@@ -1,9 +1,11 @@
-"""One realistic session as a list of events that obey the state machines of DESIGN.md.
+"""One realistic session as a list of events that obey the session and tool state machines.
 
 A session is created, activated, runs a few turns (user message, an optional streamed
 assistant answer, tool calls under auto or manual approval, tool results, edits, recoverable
-errors, suspensions and resumptions) and usually ends with an outcome. Pure: the events
-depend only on the ``random.Random`` passed in and the start time.
+errors, suspensions and resumptions) and usually ends with an outcome. Its events are written
+by several producer instances (:mod:`sessionflow.producers.simulator.fleet`), each numbering
+its own scope; some sessions continue on a restarted instance. Pure: the events depend only
+on the ``random.Random`` passed in, the fleet and the start time.
 """
 
 from __future__ import annotations
@@ -13,6 +15,14 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sessionflow.producers.simulator.fleet import (
+    CHAT,
+    LLM,
+    SERVICE_OF,
+    TOOL_RUNNER,
+    Fleet,
+    SessionProducers,
+)
 from sessionflow.producers.simulator.ids import seeded_uuid7, short_id
 from sessionflow.producers.simulator.vocabulary import (
     AGENTS,
@@ -36,29 +46,22 @@ from sessionflow.schemas.enums import (
     SessionOutcome,
 )
 
-SOURCES = {
-    "session": "session-service",
-    "message": "chat-api",
-    "tool_call": "tool-gateway",
-    "stream": "llm-gateway",
-    "error": "agent-runtime",
-}
-
 
 @dataclass
 class SessionBuilder:
-    """Appends events to one session, advancing its clock and sequence."""
+    """Appends events to one session, advancing its clock and the sequence of each scope."""
 
     rng: random.Random
     session_id: str
     clock: datetime
+    producers: SessionProducers
     events: list[m.EventEnvelope] = field(default_factory=list)
     correlation_id: str | None = None
+    last: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def last_sequence(self) -> int:
-        """Sequence of the newest event (0 before the first)."""
-        return self.events[-1].sequence if self.events else 0
+    def last_sequence(self, service: str) -> int:
+        """Last sequence in the scope of ``service``'s current instance (0 before its first)."""
+        return self.last.get(self.producers.producer_of(service), 0)
 
     def emit(
         self,
@@ -68,22 +71,39 @@ class SessionBuilder:
         after_ms: tuple[int, int] = (50, 800),
         cause: m.EventEnvelope | None = None,
         sequence: int | None = None,
+        service: str | None = None,
     ) -> m.EventEnvelope:
-        """Append one event ``after_ms`` (a random range) after the previous one."""
+        """Append one event ``after_ms`` (a random range) after the previous one.
+
+        It is numbered by the current instance of ``service`` (default: the one owning
+        ``event_type``), next in its scope unless ``sequence`` is given.
+        """
         self.clock += timedelta(milliseconds=self.rng.randint(*after_ms))
+        service = service or SERVICE_OF[event_type]
+        producer_id = self.producers.producer_of(service)
+        number = self.last.get(producer_id, 0) + 1 if sequence is None else sequence
         event = m.EventEnvelope(
             event_id=seeded_uuid7(self.rng, self.clock),
             event_type=event_type,
             session_id=self.session_id,
-            sequence=self.last_sequence + 1 if sequence is None else sequence,
+            sequence=number,
             occurred_at=self.clock,
-            source=SOURCES[event_type.value.split(".")[0]],
+            source=service,
+            producer_id=producer_id,
             causation_id=cause.event_id if cause else None,
             correlation_id=self.correlation_id,
             payload=payload,
         )
+        self.last[producer_id] = number
         self.events.append(event)
         return event
+
+
+def new_builder(
+    rng: random.Random, fleet: Fleet, session_id: str, start: datetime
+) -> SessionBuilder:
+    """A builder for session ``session_id``, its instances drawn from ``fleet``."""
+    return SessionBuilder(rng, session_id, start, SessionProducers(rng, fleet, session_id))
 
 
 def create(b: SessionBuilder, mode: ApprovalMode) -> m.EventEnvelope:
@@ -160,6 +180,7 @@ def tool_call(
         cause=message,
     )
     cause = pending
+    b.producers.route_tool_call()
     if mode is ApprovalMode.MANUAL:
         if rng.random() < 0.15:
             b.emit(
@@ -194,7 +215,7 @@ def tool_call(
         EventType.MESSAGE_CREATED,
         m.MessageCreated(message_id=short_id(rng, "msg"), role=MessageRole.TOOL,
                          content=f"{tool} returned results", tool_call_ids=[call_id]),
-        cause=completed,
+        cause=completed, service=TOOL_RUNNER,
     )  # fmt: skip
 
 
@@ -245,24 +266,28 @@ def end(b: SessionBuilder, outcome: SessionOutcome, reason: str) -> m.EventEnvel
     return b.emit(EventType.SESSION_ENDED, m.SessionEnded(outcome=outcome, reason=reason))
 
 
-def build_session(rng: random.Random, session_id: str, start: datetime) -> list[m.EventEnvelope]:
-    """Every event of one realistic session starting at ``start``, in order."""
-    b = SessionBuilder(rng, session_id, start)
+def build_session(
+    rng: random.Random, fleet: Fleet, session_id: str, start: datetime
+) -> SessionBuilder:
+    """One realistic session starting at ``start``: its builder holds its events in order."""
+    b = new_builder(rng, fleet, session_id, start)
     mode = ApprovalMode.MANUAL if rng.random() < 0.4 else ApprovalMode.AUTO
     create(b, mode)
     if rng.random() < 0.03:  # abandoned before it ever started: CREATED -> ENDED
         end(b, SessionOutcome.ABANDONED, "never started")
-        return b.events
+        return b
     b.emit(EventType.SESSION_ACTIVATED, m.SessionActivated(reason="user connected"))
     turns = rng.randint(1, 6)
     for index in range(turns):
+        if index and b.rng.random() < 0.1:  # a pod restarted: the session moves to a new one
+            b.producers.restart(CHAT if b.rng.random() < 0.7 else LLM)
         turn(b, mode)
         if index < turns - 1 and rng.random() < 0.1:
             b.emit(EventType.SESSION_SUSPENDED, m.SessionSuspended(reason="user idle"))
             b.emit(EventType.SESSION_ACTIVATED, m.SessionActivated(reason="user returned"),
                    after_ms=(10_000, 120_000))  # fmt: skip
     finish(b)
-    return b.events
+    return b
 
 
 def finish(b: SessionBuilder) -> None:

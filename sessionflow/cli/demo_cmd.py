@@ -218,7 +218,7 @@ def demo(sessions: int, seed: int) -> None:
         sessions=sessions,
         concurrency=20,
         seed=seed,
-        start=datetime.now(UTC).replace(microsecond=0),
+        end=datetime.now(UTC),  # event time: the simulated sessions end now
         anomalies=dict.fromkeys(AnomalyKind, 3),
     )
     wrong = mismatches(run_simulation(ctx, kafka, plan))

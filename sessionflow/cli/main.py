@@ -65,6 +65,7 @@ def cli(verbose: bool) -> None:
 def _register() -> None:
     from sessionflow.cli.demo_cmd import demo
     from sessionflow.cli.kafka_cmd import kafka
+    from sessionflow.cli.process_cmd import process_command
     from sessionflow.cli.produce_cmd import produce_command
     from sessionflow.cli.schemas_cmd import schemas
     from sessionflow.cli.settings_cmd import settings_command
@@ -78,6 +79,7 @@ def _register() -> None:
     cli.add_command(schemas)
     cli.add_command(produce_command)
     cli.add_command(simulate_command)
+    cli.add_command(process_command)
 
 
 _register()

@@ -15,6 +15,7 @@ from sessionflow.cli.progress import counts_table, send_with_progress
 from sessionflow.core.config import load_settings
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.event_time import check_records
 from sessionflow.producers.jsonl import JsonlBatch, JsonlError, JsonlReader, decode_text
 from sessionflow.producers.settings import ProducerSettings
 from sessionflow.producers.topics import topic_max_message_bytes
@@ -28,6 +29,11 @@ def read_batch(data: bytes, name: str, source: str, settings: ProducerSettings) 
     batch = JsonlReader(source, int(time.time() * 1000)).read(text.split("\n"))
     batch.reject_oversized(settings.max_request_size, "SESSIONFLOW_PRODUCER_MAX_REQUEST_SIZE")
     return batch
+
+
+def records_of(batch: JsonlBatch) -> list[EncodedRecord]:
+    """The valid lines as records: keyed by session, stamped with the event's occurred_at."""
+    return [EncodedRecord(v.event.session_id, v.value, v.timestamp_ms) for v in batch.valid]
 
 
 def check_topic_limit(batch: JsonlBatch, kafka: KafkaSettings) -> None:
@@ -84,6 +90,7 @@ def produce_command(file: Path, skip_invalid: bool, dry_run: bool, source: str |
     if not skip_invalid:
         fail_on_invalid(batch, name)  # before any broker contact
     if batch.valid and not dry_run:
+        check_records(records_of(batch))  # an event time the topic would refuse: one line
         check_topic_limit(batch, kafka)
         if not skip_invalid:
             fail_on_invalid(batch, name)
@@ -97,7 +104,7 @@ def produce_command(file: Path, skip_invalid: bool, dry_run: bool, source: str |
     if dry_run:
         console.print("dry run: nothing sent")
     else:
-        records = [EncodedRecord(v.event.session_id, v.value) for v in batch.valid]
+        records = records_of(batch)
         sent = asyncio.run(send_with_progress(records, kafka, settings, rate=0, console=console))
     console.print(counts_table("valid events by type", dict(batch.counts_by_type()), "events"))
     console.print(f"sent {sent}, rejected {len(batch.invalid)}, valid {len(batch.valid)}")

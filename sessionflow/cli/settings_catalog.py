@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings
 
 from sessionflow.core.local_kafka.settings import LocalKafkaSettings
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.producers.settings import ProducerSettings, TopicSettings
 
 
@@ -33,6 +34,7 @@ def settings_classes() -> tuple[type[BaseSettings], ...]:
         LocalKafkaSettings,
         ProducerSettings,
         TopicSettings,
+        ProcessorSettings,
     )
 
 

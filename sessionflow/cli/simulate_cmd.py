@@ -15,11 +15,10 @@ from sessionflow.cli.checks import OutputFile, load_kafka
 from sessionflow.cli.progress import counts_table, send_with_progress
 from sessionflow.core.config import load_settings
 from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.event_time import check_records
 from sessionflow.producers.settings import ProducerSettings
 from sessionflow.producers.simulator import (
-    DEFAULT_START,
     AnomalyKind,
-    Outgoing,
     Simulation,
     SimulationPlan,
     simulate,
@@ -27,17 +26,9 @@ from sessionflow.producers.simulator import (
 from sessionflow.schemas import EventCodec
 
 
-def wire_bytes(record: Outgoing, codec: EventCodec) -> bytes:
-    """What goes on the wire for ``record``: its raw bytes, else its encoded event."""
-    if record.raw is not None:
-        return record.raw
-    assert record.event is not None, "a record carries an event or raw bytes"
-    return codec.encode(record.event)
-
-
 def encoded_records(sim: Simulation, codec: EventCodec) -> list[EncodedRecord]:
-    """The simulation's records as the bytes that go on the wire, in send order."""
-    return [EncodedRecord(r.key, wire_bytes(r, codec)) for r in sim.records]
+    """The simulation's records as they go on the wire (timestamp = event time), in order."""
+    return [record.encoded(codec.encode) for record in sim.records]
 
 
 def ground_truth_json(sim: Simulation) -> dict[str, object]:
@@ -48,11 +39,14 @@ def ground_truth_json(sim: Simulation) -> dict[str, object]:
         "valid_events": sim.valid_event_count(),
         "dead_letters_expected": sim.dead_letter_count(),
         "injected": {kind.value: n for kind, n in sim.injected_counts().items()},
+        "scopes": len(sim.scopes()),
+        "producer_restarts": len(sim.restarts),
         "anomalies": [
             {
                 "kind": a.kind.value,
                 "session_id": a.session_id,
                 "event_id": a.event_id,
+                "producer_id": a.producer_id,
                 "detail": a.detail,
             }
             for a in sim.injected
@@ -79,7 +73,9 @@ def parse_start(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _start_option(ctx: click.Context, param: click.Parameter, value: str) -> datetime:
+def _start_option(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
     try:
         return parse_start(value)
     except ValueError:
@@ -118,13 +114,9 @@ def write_ground_truth(path: Path, sim: Simulation) -> None:
     type=click.FloatRange(min=0),
     help="Target events/s; 0 = as fast as possible.",
 )
-@click.option(
-    "--start",
-    default=DEFAULT_START.isoformat(),
-    show_default=True,
-    callback=_start_option,
-    help="Time of the first session (ISO 8601, or 'now').",
-)
+@click.option("--start", default=None, callback=_start_option,
+              help="Time of the first session (ISO 8601, or 'now') [default: the sessions "
+              "end now].")  # fmt: skip
 @click.option(
     "--anomalies", is_flag=True, help="Inject rule-breaking events (see --anomaly-count)."
 )
@@ -144,7 +136,7 @@ def simulate_command(
     concurrency: int,
     seed: int,
     rate: float,
-    start: datetime,
+    start: datetime | None,
     anomalies: bool,
     anomaly_count: int,
     ground_truth: Path | None,
@@ -156,12 +148,17 @@ def simulate_command(
     console = Console()
     counts = dict.fromkeys(AnomalyKind, anomaly_count) if anomalies else {}
     try:
-        plan = SimulationPlan(sessions, concurrency, seed, start, counts)
+        plan = (
+            SimulationPlan(sessions, concurrency, seed, anomalies=counts, end=datetime.now(UTC))
+            if start is None
+            else SimulationPlan(sessions, concurrency, seed, start, counts)
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     codec = EventCodec()
     sim = simulate(plan, codec.encode)
     records = encoded_records(sim, codec)
+    check_records(records)  # an event time the topic would refuse: one line, nothing sent
     console.print(f"simulated {plan.sessions} sessions (seed {plan.seed}): {len(records)} records")
     if anomalies:
         print_injected(console, sim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -11,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import NewTopic
 
 from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.kafka_clients import new_admin, new_producer
 from sessionflow.core.local_kafka.launcher import (
     LocalKafka,
     LocalKafkaError,
@@ -21,7 +24,7 @@ from sessionflow.core.local_kafka.launcher import (
 )
 from sessionflow.core.local_kafka.resolver import kafka_libs
 from sessionflow.core.local_kafka.settings import LocalKafkaSettings
-from sessionflow.core.settings import PathSettings
+from sessionflow.core.settings import KafkaSettings, PathSettings
 from sessionflow.testing.kafka import free_ports
 
 
@@ -47,11 +50,35 @@ def broker_pid(status_line: str) -> int:
     return int(status_line.split("(pid ")[1].split(",")[0].split(")")[0])
 
 
-def jvm_temp_files(pid: int) -> list[Path]:
-    """What a JVM leaves in the system temp dir: perf data and temp files named by pid."""
-    return [p for p in Path("/tmp").glob(f"hsperfdata_*/{pid}")] + list(
-        Path("/tmp").glob(f"*{pid}*")
-    )
+def hotspot_files(pid: int) -> list[Path]:
+    """What HotSpot itself writes by pid in /tmp, wherever java.io.tmpdir points: its perf
+    data (``hsperfdata_<user>/<pid>``) and attach files (``.java_pid<pid>``, ``.attach_pid``)."""
+    tmp = Path("/tmp")
+    return [
+        *tmp.glob(f"hsperfdata_*/{pid}"),
+        *tmp.glob(f".java_pid{pid}"),
+        *tmp.glob(f".attach_pid{pid}"),
+    ]
+
+
+def extracted_native_libraries(pid: int) -> list[Path]:
+    """Native libraries the JVM unpacked into its temp dir and mapped, read from the kernel."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    paths = {line.split(maxsplit=5)[5].removesuffix(" (deleted)") for line in maps if "jni" in line}
+    return sorted(Path(path) for path in paths if "/libzstd-jni" in path)
+
+
+async def send_zstd_record(bootstrap: str) -> None:
+    """One zstd batch: the broker decompresses it to validate, loading zstd-jni (temp dir)."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    admin = new_admin(kafka)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("jvm-temp-probe", 1, 1)])
+    finally:
+        await admin.close()
+    async with new_producer(kafka, compression_type="zstd") as producer:
+        await producer.send_and_wait("jvm-temp-probe", b"x" * 1000, key=b"k")
 
 
 def broker_processes(marker: str) -> list[str]:
@@ -61,6 +88,7 @@ def broker_processes(marker: str) -> list[str]:
 
 def test_up_twice_then_down_leaves_nothing_behind(cli_env: dict[str, str]) -> None:
     data_dir = cli_env["SESSIONFLOW_DATA_DIR"]
+    home = Path(data_dir) / f"kafka-{cli_env['SESSIONFLOW_KAFKA_PORT']}"
 
     first = run_cli(cli_env, "kafka", "up")
     second = run_cli(cli_env, "kafka", "up")
@@ -69,6 +97,8 @@ def test_up_twice_then_down_leaves_nothing_behind(cli_env: dict[str, str]) -> No
     status_up = run_cli(cli_env, "kafka", "status")
     pid = broker_pid(status_up.stdout)
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    asyncio.run(send_zstd_record(bootstrap))
+    unpacked = extracted_native_libraries(pid)
     down = run_cli(cli_env, "kafka", "down")
     status_down = run_cli(cli_env, "kafka", "status")
 
@@ -82,9 +112,14 @@ def test_up_twice_then_down_leaves_nothing_behind(cli_env: dict[str, str]) -> No
     assert "stopped" in down.stdout
     assert status_down.returncode == 1
     assert broker_processes(data_dir) == []
-    assert f"-Djava.io.tmpdir={data_dir}".encode() in b"".join(cmdline)
     assert b"-XX:-UsePerfData" in cmdline
-    assert jvm_temp_files(pid) == []
+    assert hotspot_files(pid) == []
+    # The JVM's temp dir, as observed: where it unpacked zstd-jni. It lies in the broker's
+    # home, not in /tmp, and stopping the broker leaves it empty.
+    assert len(unpacked) == 1, unpacked
+    jvm_temp_dir = unpacked[0].parent
+    assert jvm_temp_dir.is_relative_to(home), jvm_temp_dir
+    assert list(jvm_temp_dir.iterdir()) == []
     assert not fetch_metadata(bootstrap, timeout_s=1.0)
 
 

@@ -14,8 +14,12 @@ from sessionflow.producers.topics import create_topics
 
 @pytest.fixture
 async def events_kafka(kafka: KafkaSettings) -> KafkaSettings:
-    """Kafka settings whose topic (6 partitions) and DLQ exist and belong to this test."""
-    await create_topics(kafka, TopicSettings(partitions=6))
+    """Kafka settings whose topic (6 partitions) and DLQ exist and belong to this test.
+
+    Record timestamps are event times, so a test's old ``occurred_at`` would fall to the
+    broker's retention check mid-test: these topics keep every record (``retention.ms=-1``).
+    """
+    await create_topics(kafka, TopicSettings(partitions=6, retention_ms=-1, dlq_retention_ms=-1))
     return kafka
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,17 @@ from sessionflow.core.settings import KafkaSettings
 from sessionflow.schemas import DecodeError, EventCodec
 from sessionflow.testing import kafka_env
 from tests.producers.conftest import read_all
+from tests.producers.referee import Referee, verdicts
 
 SESSION = "sess_20260101_090000_abcdef"
 
 
 def env_of(kafka: KafkaSettings) -> dict[str, str]:
     return kafka_env(kafka)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)  # occurred_at has whole milliseconds
 
 
 def topic_values(kafka: KafkaSettings) -> list[bytes]:
@@ -39,30 +46,48 @@ def test_simulate_sends_exactly_what_its_ground_truth_says(
 ) -> None:
     truth_file = tmp_path / "truth.json"
     args = ["simulate", "--sessions", "12", "--seed", "5", "--anomalies", "--anomaly-count", "2"]
+    before = time.time_ns() // 1_000_000
 
     result = CliRunner().invoke(
         cli, [*args, "--ground-truth", str(truth_file)], env=env_of(events_kafka)
     )
+    after = time.time_ns() // 1_000_000
     truth = json.loads(truth_file.read_text())
-    values = topic_values(events_kafka)
+    records = asyncio.run(read_all(events_kafka))
     codec = EventCodec()
-    decoded, undecodable = [], 0
-    for value in values:
+    referees: dict[str, Referee] = {}
+    found: list[str | None] = []  # the referee's verdict on each record, in topic order
+    by_event_id: dict[str, str | None] = {}
+    for record in records:
         try:
-            decoded.append(codec.decode(value))
+            event = codec.decode_model(record.value)
         except DecodeError:
-            undecodable += 1
+            found.append("undecodable")
+            continue
+        (verdict,) = verdicts([event], referees)
+        found.append(verdict)
+        by_event_id.setdefault(event.event_id, verdict)
+        assert record.timestamp == epoch_ms(event.occurred_at), event
+    injected = {kind: n for kind, n in truth["injected"].items() if n}
+    accepted_scopes = {
+        (session, scope) for session, referee in referees.items() for scope in referee.last
+    }
 
     assert result.exit_code == 0, result.output
-    assert len(values) == truth["records"]
-    assert undecodable == truth["injected"]["undecodable"] == 2
-    assert len({e["event_id"] for e in decoded}) == truth["valid_events"] + 8  # 4 carrier kinds x 2
+    assert len(records) == truth["records"]
+    assert Counter(v for v in found if v is not None) == injected
+    assert found.count(None) == truth["valid_events"]
     assert (
-        sum(Counter(e["event_id"] for e in decoded).values())
-        - len({e["event_id"] for e in decoded})
-        == 2
+        len([v for v in found if v not in (None, "duplicate_event_id")])
+        == truth["dead_letters_expected"]
     )
-    assert truth["dead_letters_expected"] == 10
+    assert len(accepted_scopes) == truth["scopes"]
+    for anomaly in truth["anomalies"]:
+        if anomaly["kind"] not in ("undecodable", "duplicate_event_id"):
+            assert by_event_id[anomaly["event_id"]] == anomaly["kind"], anomaly
+    assert before - 7 * 86_400_000 < min(r.timestamp for r in records)
+    assert max(r.timestamp for r in records) <= after  # default: the simulated sessions end now
+    assert {r.timestamp_type for r in records} == {0}  # CreateTime: the producer's timestamp
     assert "injected sequence_gap" in result.output
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.core.settings import KafkaSettings, PathSettings
+from sessionflow.core.topic_reader import read_topic
 from sessionflow.producers.errors import (
     BrokerUnavailableError,
     DeliveryTimeoutError,
@@ -29,6 +31,7 @@ from sessionflow.schemas.codec import EventCodec
 from sessionflow.schemas.ids import new_session_id
 from sessionflow.testing.kafka import free_ports, kafka_env
 from tests.producers.conftest import read_all
+from tests.producers.referee import verdicts
 
 CODEC = EventCodec()
 CHILD = Path(__file__).with_name("kill_child.py")
@@ -89,6 +92,45 @@ async def test_broker_gone_mid_stream_fails_sends_and_stop_in_bounded_time(
 
         assert failed - started < 3 + 3, f"send failed after {failed - started:.1f}s"
         assert stopped - failed < 2 + 6, f"stop took {stopped - failed:.1f}s"
+
+
+async def test_a_timed_out_event_is_resent_identically_once_the_broker_is_back(
+    topic_name: str,
+) -> None:
+    settings = ProducerSettings(delivery_timeout_ms=3000, close_timeout_ms=10_000)
+    with tempfile.TemporaryDirectory(prefix="sessionflow-restarting-kafka-") as tmp:
+        port, controller_port = free_ports(2)
+        local = LocalKafkaSettings(port=port, controller_port=controller_port)
+        broker = LocalKafka(local, PathSettings(data_dir=Path(tmp)))
+        kafka = KafkaSettings(bootstrap_servers=broker.up().bootstrap_servers, topic=topic_name)
+        session = new_session_id()
+        try:
+            await create_topics(kafka, TopicSettings(partitions=2, retention_ms=-1))
+            async with SessionEventProducer(kafka, settings) as producer:
+                await producer.session_created(session, config={"approval_mode": "auto"})
+                await asyncio.to_thread(broker.down)
+                with pytest.raises(DeliveryTimeoutError) as caught:
+                    await producer.session_activated(session)
+                await asyncio.to_thread(broker.up)
+                resent = await producer.resend(caught.value)
+                after = await producer.session_suspended(session)
+            records = await read_topic(kafka, topic_name)
+        finally:
+            broker.down()
+    sent = caught.value.event
+    assert sent is not None
+    copies = [r for r in records if CODEC.decode(r.value)["event_id"] == sent.event_id]
+    events = [CODEC.decode_model(r.value) for r in records]
+
+    assert (resent.event_id, resent.sequence, resent.producer_id) == (
+        sent.event_id, 2, producer.producer_id
+    )  # fmt: skip
+    assert after.sequence == 3  # the retried event kept its number: no gap, no repeat
+    assert 1 <= len(copies) <= 2  # resent, and maybe also delivered late: readers collapse it
+    assert {(r.key, r.value, r.timestamp) for r in copies} == {
+        (sent.key, sent.value, sent.timestamp_ms)
+    }
+    assert [v for v in verdicts(events) if v != "duplicate_event_id"] == [None] * 3
 
 
 def _read_acks(stream: object, acked: list[str], enough: threading.Event) -> None:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.delivery import Delivery
-from sessionflow.producers.errors import EventValidationFailedError, ProducerNotStartedError
+from sessionflow.producers.errors import (
+    DeliveryTimeoutError,
+    EventValidationFailedError,
+    ProducerError,
+    ProducerNotStartedError,
+)
 from sessionflow.producers.methods import event_method_names
 from sessionflow.producers.sdk import SessionEventProducer
 from sessionflow.producers.settings import ProducerSettings
+from sessionflow.producers.sync import SyncSessionEventProducer
 from sessionflow.schemas.codec import EventCodec
 from sessionflow.schemas.enums import EventType
 from sessionflow.schemas.examples import example_events
@@ -39,11 +46,35 @@ def _payload_types() -> dict[EventType, type[ContractModel]]:
     return {e.event_type: type(e.payload) for e in example_events()}
 
 
-def test_one_typed_method_per_event_type() -> None:
-    names = event_method_names()
+# The README's promise, written out: one method per event type, dots as underscores.
+DOCUMENTED_METHODS = {
+    "session.created": "session_created",
+    "session.activated": "session_activated",
+    "session.suspended": "session_suspended",
+    "session.ended": "session_ended",
+    "message.created": "message_created",
+    "message.updated": "message_updated",
+    "tool_call.pending": "tool_call_pending",
+    "tool_call.approved": "tool_call_approved",
+    "tool_call.rejected": "tool_call_rejected",
+    "tool_call.completed": "tool_call_completed",
+    "tool_call.failed": "tool_call_failed",
+    "stream.started": "stream_started",
+    "stream.chunk": "stream_chunk",
+    "stream.ended": "stream_ended",
+    "error.occurred": "error_occurred",
+}
 
-    assert set(names) == set(EventType)
-    assert all(name == t.value.replace(".", "_") for t, name in names.items())
+
+def test_one_typed_method_per_event_type() -> None:
+    names = {t.value: name for t, name in event_method_names().items()}
+    producer = SessionEventProducer(KafkaSettings())
+
+    assert names == DOCUMENTED_METHODS
+    for name in DOCUMENTED_METHODS.values():
+        assert callable(getattr(producer, name)), name
+        assert callable(getattr(producer.enqueue, name)), name
+        assert callable(getattr(SyncSessionEventProducer(KafkaSettings()), name)), name
 
 
 async def test_every_event_type_round_trips(
@@ -58,14 +89,17 @@ async def test_every_event_type_round_trips(
 
     assert len(records) == len(examples)
     for record, delivery, example in zip(records, deliveries, examples, strict=True):
-        assert isinstance(delivery, Delivery)
         event = CODEC.decode_model(record.value)
-        assert (record.partition, record.offset) == (delivery.partition, delivery.offset)
+        # what the call returned is what the broker holds, field by field
+        assert type(delivery) is Delivery
+        assert (delivery.partition, delivery.offset) == (record.partition, record.offset)
+        assert (delivery.event_id, delivery.sequence) == (event.event_id, event.sequence)
+        assert uuid.UUID(delivery.event_id).version == 7
         assert record.key == session_id.encode()
         assert event.event_type == example.event_type
         assert event.payload == example.payload
         assert (event.session_id, event.source) == (session_id, "producer-tests")
-        assert (event.event_id, event.sequence) == (delivery.event_id, delivery.sequence)
+    assert len({d.event_id for d in deliveries}) == len(examples)
     assert [CODEC.decode_model(r.value).sequence for r in records] == list(range(1, 16))
 
 
@@ -107,21 +141,27 @@ async def test_invalid_payload_is_typed_and_uses_no_sequence(
     assert delivery.sequence == 1
 
 
-async def test_sequences_can_be_seeded_and_end_with_the_session(
+async def test_sequences_continue_after_the_session_ended(
     events_kafka: KafkaSettings, producer_settings: ProducerSettings
 ) -> None:
     session_id = new_session_id()
     async with SessionEventProducer(events_kafka, producer_settings) as producer:
-        producer.sequences.seed(session_id, 41)
-        resumed = await producer.session_activated(session_id)
+        activated = await producer.session_activated(session_id)
         ended = await producer.session_ended(session_id, outcome="completed")
+        late = await producer.error_occurred(
+            session_id, error_code="INVALID_STATE", message="late", recoverable=True
+        )
+        producer_id = producer.producer_id
 
-        assert (resumed.sequence, ended.sequence) == (41, 42)
-        assert producer.sequences.peek(session_id) == 1
-        assert len(producer.sequences) == 0
+    events = [CODEC.decode_model(r.value) for r in await read_all(events_kafka)]
+
+    assert [d.sequence for d in (activated, ended, late)] == [1, 2, 3]
+    assert [(e.sequence, e.producer_id) for e in events] == [(n, producer_id) for n in (1, 2, 3)]
+    assert {d.producer_id for d in (activated, ended, late)} == {producer_id}
+    assert producer_id.startswith("producer-tests-")
 
 
-async def test_emit_sends_an_envelope_as_is_and_continues_its_sequence(
+async def test_emit_sends_an_envelope_as_is_and_leaves_the_counters_alone(
     events_kafka: KafkaSettings, producer_settings: ProducerSettings
 ) -> None:
     envelope = example_events()[1].model_copy(update={"sequence": 7})
@@ -129,10 +169,25 @@ async def test_emit_sends_an_envelope_as_is_and_continues_its_sequence(
         emitted = await producer.emit(envelope)
         following = await producer.session_suspended(envelope.session_id)
 
-    (record, _) = await read_all(events_kafka)
+    (record, second) = await read_all(events_kafka)
 
     assert CODEC.decode_model(record.value) == envelope
-    assert (emitted.event_id, emitted.sequence, following.sequence) == (envelope.event_id, 7, 8)
+    assert (emitted.event_id, emitted.sequence, emitted.producer_id) == (
+        envelope.event_id, 7, envelope.producer_id
+    )  # fmt: skip
+    assert (following.sequence, following.producer_id) == (1, producer.producer_id)
+    assert following.producer_id != envelope.producer_id
+    assert CODEC.decode_model(second.value).producer_id == producer.producer_id
+
+
+async def test_resend_needs_the_event_a_single_send_failed_with(
+    events_kafka: KafkaSettings, producer_settings: ProducerSettings
+) -> None:
+    async with SessionEventProducer(events_kafka, producer_settings) as producer:
+        with pytest.raises(ProducerError, match="nothing to resend: DeliveryTimeoutError"):
+            await producer.resend(DeliveryTimeoutError("3 of 9 records not acknowledged"))
+
+    assert await read_all(events_kafka) == []
 
 
 async def test_send_before_start_is_a_typed_error(events_kafka: KafkaSettings) -> None:

@@ -1,79 +1,17 @@
-"""The simulator: realistic sessions that obey the state machines, anomalies as promised."""
+"""The simulator: realistic multi-producer sessions that obey the rules, anomalies as promised."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sessionflow.producers.simulator import AnomalyKind, Outgoing, SimulationPlan, simulate
 from sessionflow.schemas import DecodeError, EventCodec, EventEnvelope, EventType, is_session_id
+from tests.producers.referee import Referee, scope_of
 
-SESSION_MOVES = {
-    (None, "session.created"): "CREATED",
-    ("CREATED", "session.activated"): "ACTIVE",
-    ("SUSPENDED", "session.activated"): "ACTIVE",
-    ("ACTIVE", "session.suspended"): "SUSPENDED",
-    ("CREATED", "session.ended"): "ENDED",
-    ("ACTIVE", "session.ended"): "ENDED",
-    ("SUSPENDED", "session.ended"): "ENDED",
-}
-TOOL_MOVES = {
-    (None, "tool_call.pending"): "PENDING",
-    ("PENDING", "tool_call.approved"): "APPROVED",
-    ("PENDING", "tool_call.rejected"): "REJECTED",
-    ("APPROVED", "tool_call.completed"): "COMPLETED",
-    ("APPROVED", "tool_call.failed"): "FAILED",
-}
-AUTO_MOVES = {
-    ("PENDING", "tool_call.completed"): "COMPLETED",
-    ("PENDING", "tool_call.failed"): "FAILED",
-}
-
-
-@dataclass
-class Referee:
-    """An independent reading of DESIGN.md's rules, to judge the simulator's output."""
-
-    status: str | None = None
-    sequence: int = 0
-    tools: dict[str, str] = field(default_factory=dict)
-    auto: bool = False
-    streams: dict[str, int] = field(default_factory=dict)
-
-    def check(self, event: EventEnvelope) -> str | None:
-        """The rule ``event`` breaks, or None; state advances only on a legal event."""
-        if self.status is None and event.event_type is not EventType.SESSION_CREATED:
-            return "unknown_session"
-        if event.sequence != self.sequence + 1:
-            return "sequence_gap" if event.sequence > self.sequence else "sequence_repeat"
-        kind = event.event_type.value
-        if kind.startswith("session."):
-            new = SESSION_MOVES.get((self.status, kind))
-            if new is None:
-                return "illegal_transition"
-            if kind == "session.created":
-                self.auto = event.payload.config.approval_mode.value == "auto"  # type: ignore[union-attr]
-            self.status = new
-        elif self.status != "ACTIVE":
-            return "illegal_transition"
-        elif kind.startswith("tool_call."):
-            call = event.payload.tool_call_id  # type: ignore[union-attr]
-            moves = {**TOOL_MOVES, **AUTO_MOVES} if self.auto else TOOL_MOVES
-            new = moves.get((self.tools.get(call), kind))
-            if new is None:
-                return "illegal_transition"
-            self.tools[call] = new
-        elif kind.startswith("stream."):
-            stream = event.payload.stream_id  # type: ignore[union-attr]
-            if kind == "stream.chunk" and self.streams.get(stream) != event.payload.chunk_index:  # type: ignore[union-attr]
-                return "illegal_transition"
-            self.streams[stream] = self.streams.get(stream, 0) + (kind == "stream.chunk")
-            if kind == "stream.ended":
-                del self.streams[stream]
-        self.sequence = event.sequence
-        return None
+SEQUENCE_KINDS = (AnomalyKind.SEQUENCE_GAP, AnomalyKind.SEQUENCE_REPEAT)
 
 
 @pytest.fixture(scope="module")
@@ -82,25 +20,36 @@ def codec() -> EventCodec:
 
 
 def judge(records: tuple[Outgoing, ...]) -> dict[str, Referee]:
+    """Judge every record in send order: each verdict must be the record's anomaly label."""
     referees: dict[str, Referee] = defaultdict(Referee)
     for record in records:
-        if record.anomaly is None:
-            assert record.event is not None
-            assert referees[record.key].check(record.event) is None, record.event
+        if record.event is None:
+            assert record.anomaly is AnomalyKind.UNDECODABLE
+            continue
+        expected = None if record.anomaly is None else record.anomaly.value
+        assert referees[record.key].check(record.event) == expected, record.event
     return referees
+
+
+def events_of(records: tuple[Outgoing, ...]) -> list[EventEnvelope]:
+    return [r.event for r in records if r.event is not None and r.anomaly is None]
 
 
 def last_record_of(records: tuple[Outgoing, ...], key: str) -> Outgoing:
     return [r for r in records if r.key == key][-1]
 
 
-def test_same_plan_gives_the_same_bytes(codec: EventCodec) -> None:
+def epoch_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)  # occurred_at has whole milliseconds
+
+
+def test_same_plan_gives_the_same_records(codec: EventCodec) -> None:
     plan = SimulationPlan(
         sessions=30, concurrency=5, seed=11, anomalies={AnomalyKind.UNDECODABLE: 3}
     )
 
-    first = [r.raw or codec.encode(r.event) for r in simulate(plan, codec.encode).records]  # type: ignore[arg-type]
-    second = [r.raw or codec.encode(r.event) for r in simulate(plan, codec.encode).records]  # type: ignore[arg-type]
+    first = [r.encoded(codec.encode) for r in simulate(plan, codec.encode).records]
+    second = [r.encoded(codec.encode) for r in simulate(plan, codec.encode).records]
     other_seed = simulate(SimulationPlan(sessions=30, concurrency=5, seed=12), codec.encode)
 
     assert first == second
@@ -109,9 +58,9 @@ def test_same_plan_gives_the_same_bytes(codec: EventCodec) -> None:
 
 def test_sessions_are_realistic_and_obey_every_state_machine(codec: EventCodec) -> None:
     sim = simulate(SimulationPlan(sessions=150, concurrency=20, seed=3), codec.encode)
-    events = [r.event for r in sim.records if r.event is not None]
+    events = events_of(sim.records)
 
-    referees = judge(sim.records)
+    referees = judge(sim.records)  # every record breaks no rule
     types = Counter(e.event_type for e in events)
     ends = Counter(r.status for r in referees.values())
 
@@ -127,6 +76,50 @@ def test_sessions_are_realistic_and_obey_every_state_machine(codec: EventCodec) 
         for r in referees.values()
         for s in r.tools.values()
     )
+
+
+def test_sessions_are_written_by_several_producers_interleaved(codec: EventCodec) -> None:
+    sim = simulate(SimulationPlan(sessions=150, concurrency=20, seed=3), codec.encode)
+    events = events_of(sim.records)
+    scopes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for event in events:
+        scopes[event.session_id].append(scope_of(event))
+
+    per_session = Counter(len(set(order)) for order in scopes.values())
+    interleaved = sum(  # a scope that resumes after another scope's events
+        any(order[i] != order[i - 1] and order[i] in order[: i - 1] for i in range(2, len(order)))
+        for order in scopes.values()
+    )
+    by_source = {e.source for e in events}
+
+    judge(sim.records)
+    assert by_source == {"chat-api", "llm-gateway", "tool-runner", "approval-ui"}
+    assert sum(n for scopes_seen, n in per_session.items() if scopes_seen >= 3) > 75
+    assert interleaved > 100
+    assert all(e.producer_id and e.producer_id.startswith(f"{e.source}-") for e in events)
+    assert sum(sim.scopes().values()) == len(events)
+    assert len(sim.scopes()) == sum(len(set(order)) for order in scopes.values())
+
+
+def test_restarted_producers_continue_sessions_in_a_new_scope(codec: EventCodec) -> None:
+    sim = simulate(SimulationPlan(sessions=150, concurrency=20, seed=3), codec.encode)
+    order = {r.event.event_id: i for i, r in enumerate(sim.records) if r.event is not None}
+    by_scope: dict[tuple[str, str | None], list[EventEnvelope]] = defaultdict(list)
+    for event in events_of(sim.records):
+        by_scope[(event.session_id, event.producer_id)].append(event)
+
+    judge(sim.records)  # the continuation breaks no rule
+    assert len(sim.restarts) >= 10
+    assert {r.service for r in sim.restarts} == {"chat-api", "llm-gateway"}
+    for restart in sim.restarts:
+        old = by_scope[(restart.session_id, restart.old_producer_id)]
+        new = by_scope[(restart.session_id, restart.new_producer_id)]
+        if not new:
+            continue  # e.g. an llm-gateway restart in a session that streamed no more
+        assert [e.sequence for e in new] == list(range(1, len(new) + 1))
+        assert max(order[e.event_id] for e in old) < order[new[0].event_id]
+    continued = [r for r in sim.restarts if by_scope[(r.session_id, r.new_producer_id)]]
+    assert len(continued) >= 10
 
 
 def test_concurrency_bounds_overlapping_sessions(codec: EventCodec) -> None:
@@ -156,15 +149,18 @@ def test_concurrency_bounds_overlapping_sessions(codec: EventCodec) -> None:
 def test_each_rule_breaking_anomaly_breaks_exactly_its_rule(
     codec: EventCodec, kind: AnomalyKind
 ) -> None:
-    sim = simulate(SimulationPlan(sessions=10, seed=9, anomalies={kind: 4}), codec.encode)
-    referees = judge(sim.records)  # every record not flagged as an anomaly is legal
+    sim = simulate(SimulationPlan(sessions=10, seed=9, anomalies={kind: 6}), codec.encode)
     bad = [r for r in sim.records if r.anomaly is not None]
 
-    verdicts = [referees[r.key].check(r.event) for r in bad if r.event is not None]
+    judge(sim.records)  # every bad record gets its own kind as verdict, the others none
 
-    assert sim.injected_counts()[kind] == 4
-    assert verdicts == [kind.value] * 4
+    assert sim.injected_counts()[kind] == len(bad) == 6
     assert all(last_record_of(sim.records, r.key) is r for r in bad)
+    assert [(a.event_id, a.producer_id) for a in sim.injected] == [
+        (r.event.event_id, r.event.producer_id) for r in bad if r.event is not None
+    ]
+    if kind in SEQUENCE_KINDS:  # broken within one scope, of either producer of the carrier
+        assert {r.event.source for r in bad if r.event is not None} == {"chat-api", "llm-gateway"}
 
 
 def test_duplicates_repeat_an_earlier_event_unchanged(codec: EventCodec) -> None:
@@ -175,28 +171,62 @@ def test_duplicates_repeat_an_earlier_event_unchanged(codec: EventCodec) -> None
     first_seen: dict[str, int] = {}
     copies = []
 
+    judge(sim.records)
     for index, record in enumerate(sim.records):
         assert record.event is not None
         if record.anomaly is AnomalyKind.DUPLICATE_EVENT_ID:
-            copies.append((first_seen[record.event.event_id], index, record.event))
+            copies.append((first_seen[record.event.event_id], index, record))
         else:
             first_seen.setdefault(record.event.event_id, index)
 
     assert len(copies) == 5
     assert all(original < copy for original, copy, _ in copies)
-    assert all(sim.records[original].event == event for original, _, event in copies)
+    assert all(
+        sim.records[original].encoded(codec.encode) == record.encoded(codec.encode)
+        for original, _, record in copies
+    )  # same bytes, same record timestamp
     assert sim.dead_letter_count() == 0
 
 
-def test_undecodable_records_never_decode(codec: EventCodec) -> None:
+def test_undecodable_records_never_decode_and_keep_their_events_time(codec: EventCodec) -> None:
     sim = simulate(
         SimulationPlan(sessions=5, seed=2, anomalies={AnomalyKind.UNDECODABLE: 6}), codec.encode
     )
-    raws = [r.raw for r in sim.records if r.anomaly is AnomalyKind.UNDECODABLE]
+    raws = [r for r in sim.records if r.anomaly is AnomalyKind.UNDECODABLE]
+    times = {e.occurred_at for e in events_of(sim.records)}
 
     assert len(raws) == 6
-    for raw in raws:
-        assert raw is not None
+    for record in raws:
+        assert record.raw is not None
         with pytest.raises(DecodeError):
-            codec.decode(raw)
+            codec.decode(record.raw)
+        assert record.stands_for in times
+        assert record.encoded(codec.encode).timestamp_ms == epoch_ms(record.occurred_at)
     assert sim.dead_letter_count() == 6
+
+
+def test_every_record_is_stamped_with_its_event_time(codec: EventCodec) -> None:
+    sim = simulate(
+        SimulationPlan(sessions=20, seed=8, anomalies=dict.fromkeys(AnomalyKind, 2)), codec.encode
+    )
+
+    for record in sim.records:
+        key, _, timestamp = record.encoded(codec.encode)
+        if record.event is not None:
+            assert (key, timestamp) == (record.event.session_id, epoch_ms(record.event.occurred_at))
+
+
+def test_a_plan_with_an_end_is_the_same_simulation_ending_then(codec: EventCodec) -> None:
+    end = datetime(2026, 11, 30, 17, 45, 12, 345678, tzinfo=UTC)
+    plan = SimulationPlan(sessions=25, seed=6, anomalies=dict.fromkeys(AnomalyKind, 1))
+    anchored = simulate(plan, codec.encode)
+    ending = simulate(SimulationPlan(**{**vars(plan), "end": end}), codec.encode)
+    pairs = zip(anchored.records, ending.records, strict=True)
+    (shift,) = {b.occurred_at - a.occurred_at for a, b in pairs}
+
+    assert max(r.occurred_at for r in ending.records) == end.replace(microsecond=345000)
+    assert shift > timedelta(days=300)
+    assert [(r.anomaly, r.event and r.event.payload) for r in ending.records] == [
+        (r.anomaly, r.event and r.event.payload) for r in anchored.records
+    ]
+    judge(ending.records)

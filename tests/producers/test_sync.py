@@ -30,28 +30,32 @@ def _session_thread(producer: SyncSessionEventProducer) -> list[Delivery]:
     ]
 
 
-def _run_threads(kafka: KafkaSettings, settings: ProducerSettings) -> list[list[Delivery]]:
+def _run_threads(
+    kafka: KafkaSettings, settings: ProducerSettings
+) -> tuple[str, list[list[Delivery]]]:
     with SyncSessionEventProducer(kafka, settings) as producer:
         with pytest.raises(EventValidationFailedError):
             producer.message_created("s", message_id="m", role="robot", content="x")
         with ThreadPoolExecutor(THREADS) as pool:
             results = list(pool.map(lambda _: _session_thread(producer), range(THREADS)))
         producer.flush()
-    return results
+    return producer.producer_id, results
 
 
 async def test_sync_facade_from_threads_keeps_each_sessions_order(
     events_kafka: KafkaSettings, producer_settings: ProducerSettings
 ) -> None:
-    results = await asyncio.to_thread(_run_threads, events_kafka, producer_settings)
+    producer_id, results = await asyncio.to_thread(_run_threads, events_kafka, producer_settings)
 
     sequences: dict[str, list[int]] = defaultdict(list)
     for record in await read_all(events_kafka):
         event = CODEC.decode(record.value)
         sequences[event["session_id"]].append(event["sequence"])
+        assert event["producer_id"] == producer_id
     assert len(sequences) == THREADS
     assert all(s == list(range(1, EVENTS + 2)) for s in sequences.values())
     assert all([d.sequence for d in r] == list(range(2, EVENTS + 2)) for r in results)
+    assert {d.producer_id for r in results for d in r} == {producer_id}
 
 
 def test_sync_facade_before_start_is_a_typed_error() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sessionflow import schemas
 from sessionflow.schemas import PAYLOAD_MODELS, ErrorCode, EventType, load_published
 from sessionflow.schemas.avrogen import generate
 from sessionflow.schemas.registry import avsc_root
@@ -119,6 +120,45 @@ def test_published_versions_load_with_distinct_fingerprints() -> None:
     assert all(len(v.fingerprint) == 8 for v in versions)
 
 
+# The stable public API that producers, processors and sinks import (see the package docstring).
+PUBLIC_API = {
+    *("EventType", "MessageRole", "ApprovalMode", "SessionOutcome", "ErrorCode"),
+    *("EventEnvelope", "ContractModel", "Payload", "PAYLOAD_MODELS"),
+    *("SessionCreated", "SessionActivated", "SessionSuspended", "SessionEnded"),
+    *("MessageCreated", "MessageUpdated"),
+    *("ToolCallPending", "ToolCallApproved", "ToolCallRejected"),
+    *("ToolCallCompleted", "ToolCallFailed"),
+    *("StreamStarted", "StreamChunk", "StreamEnded", "ErrorOccurred"),
+    *("SessionConfig", "Attachment", "TokenUsage"),
+    *("EventCodec", "make_event", "validate_event", "payload_model"),
+    *("new_session_id", "new_event_id", "is_session_id"),
+    *("millis_to_datetime", "datetime_to_millis"),
+    *("load_published", "SchemaVersion", "check_backward_transitive", "reader_problems"),
+    "VersionReport",
+    *("SchemaError", "DecodeError", "BadMarkerError", "UnknownFingerprintError"),
+    *("TruncatedBodyError", "TrailingBytesError", "MalformedBodyError", "ResolutionError"),
+    *("InconsistentEventError", "EventValidationError", "SchemaLoadError"),
+    "SchemaCompatibilityError",
+}
+
+
 def test_public_api_names_resolve() -> None:
-    for name in schemas.__all__:
-        assert getattr(schemas, name) is not None, name
+    """A fresh interpreter's star import gives exactly the public API, all from the package."""
+    probe = (
+        "from sessionflow.schemas import *\n"
+        "import inspect\n"
+        "names = {n: v for n, v in dict(globals()).items() if not n.startswith('__')}\n"
+        "names.pop('inspect')\n"
+        "for name, value in sorted(names.items()):\n"
+        "    home = getattr(inspect.getmodule(value), '__name__', '-')\n"
+        "    print(name, home)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    found = dict(line.split(" ") for line in result.stdout.splitlines())
+    assert set(found) == PUBLIC_API
+    foreign = {n: home for n, home in found.items() if home not in ("-", "typing", "types")}
+    assert all(home.startswith("sessionflow.schemas.") for home in foreign.values()), foreign

@@ -51,6 +51,39 @@ def test_v2_reads_v1_message_created_with_the_new_field_defaulted() -> None:
     assert CODEC.decode_model(vector.message).payload.model is None  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_v3_reads_v1_and_v2_data_with_producer_id_null(version: int) -> None:
+    for vector in load_golden(version):
+        assert "producer_id" not in vector.record
+        decoded = CODEC.decode(vector.message)
+        assert decoded.pop("producer_id") is None
+        assert decoded["source"] == vector.record["source"] == "session-service"
+        assert decoded["sequence"] == vector.record["sequence"]
+        assert CODEC.decode_model(vector.message).producer_id is None
+
+
+def test_v3_golden_vectors_carry_the_producer_id() -> None:
+    vectors = load_golden(3)
+    assert VERSIONS[2].version == 3
+    assert {vector.message[2:10] for vector in vectors} == {VERSIONS[2].fingerprint}
+    assert {v.record["producer_id"] for v in vectors} == {"session-service-5c3b7a1e9f00d2c4"}
+    assert [CODEC.decode(v.message)["producer_id"] for v in vectors] == [
+        "session-service-5c3b7a1e9f00d2c4"
+    ] * len(vectors)
+
+
+def test_a_v2_writer_drops_the_producer_id_it_has_no_field_for() -> None:
+    event = example_events()[4]
+    old_writer = EventCodec(VERSIONS, writer_version=2)
+
+    message = old_writer.encode(event)
+
+    assert event.producer_id is not None
+    assert CODEC.writer_version(message) == 2
+    assert CODEC.decode_model(message) == event.model_copy(update={"producer_id": None})
+    assert CODEC.decode_model(CODEC.encode(event)) == event
+
+
 @pytest.mark.parametrize("version", [v.version for v in VERSIONS])
 def test_golden_vectors_of_every_version(version: int) -> None:
     vectors = load_golden(version)

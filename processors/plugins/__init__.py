@@ -1,0 +1,1 @@
+"""Handler plugins: the interface, the registry, the built-in timer watchers."""

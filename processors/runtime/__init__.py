@@ -1,0 +1,1 @@
+"""The processors' runtime adapters: Kafka outputs, timers, the faust app."""
