@@ -38,7 +38,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from sessionflow.core.kafka_clients import new_producer
+from sessionflow.core.kafka_clients import KafkaConnectError, check_connection, new_producer
 from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.batching import Batch, PartitionBatcher, await_batches
@@ -142,9 +142,11 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
             partitions = await asyncio.wait_for(self._connect(producer), timeout)
         except BaseException as exc:
             await close_producer(producer, timeout_s=1.0)
+            if isinstance(exc, KafkaConnectError):  # one line: refused, untrusted, auth failed
+                raise BrokerUnavailableError(str(exc)) from exc
             if isinstance(exc, TimeoutError | KafkaError | OSError):
                 elapsed = time.monotonic() - started
-                message = await connect_failure(self._kafka, exc, elapsed, timeout)
+                message = connect_failure(self._kafka, exc, elapsed, timeout)
                 raise BrokerUnavailableError(message) from exc
             raise
         batcher = PartitionBatcher(
@@ -157,6 +159,7 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
         self._running = _Running(producer, batcher, KeyPartitioner(partitions))
 
     async def _connect(self, producer: AIOKafkaProducer) -> int:
+        await check_connection(self._kafka, self._settings.start_timeout_ms / 1000)
         await producer.start()
         cluster = await producer.client.fetch_all_metadata()  # no topic auto-creation
         if not cluster.partitions_for_topic(self.topic):

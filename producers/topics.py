@@ -24,7 +24,12 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.commit import OffsetFetchRequest
 
-from sessionflow.core.kafka_clients import new_admin, new_consumer
+from sessionflow.core.kafka_clients import (
+    KafkaConnectError,
+    check_connection,
+    new_admin,
+    new_consumer,
+)
 from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import topic_metadata
@@ -170,6 +175,10 @@ async def _bounded(awaitable: Awaitable[_T], what: str) -> _T:
 
 @asynccontextmanager
 async def _admin(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    try:  # one line for a refused connection, an untrusted certificate, failed authentication
+        await check_connection(kafka, _ADMIN_TIMEOUT_S)
+    except KafkaConnectError as exc:
+        raise BrokerUnavailableError(str(exc)) from exc
     admin = new_admin(kafka, request_timeout_ms=15_000)
     started = time.monotonic()
     try:
@@ -177,7 +186,7 @@ async def _admin(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
     except (TimeoutError, KafkaError, OSError) as exc:
         await admin.close()
         elapsed = time.monotonic() - started
-        message = await connect_failure(kafka, exc, elapsed, _ADMIN_TIMEOUT_S)
+        message = connect_failure(kafka, exc, elapsed, _ADMIN_TIMEOUT_S)
         raise BrokerUnavailableError(message) from exc
     try:
         yield admin

@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from sessionflow.core.local_kafka import LocalKafka
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.testing import clickhouse_client, kafka_broker, temporary_database, unique_name
+from sessionflow.testing import (
+    KafkaUnderTest,
+    clickhouse_client,
+    kafka_under_test,
+    local_broker,
+    temporary_database,
+    unique_name,
+)
 
 # No per-example deadline (a loaded CI machine is no bug); CI explores a fixed sequence of
 # examples so a run is reproducible, developers' runs explore new ones each time.
@@ -20,10 +28,33 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
-def kafka_settings() -> Iterator[KafkaSettings]:
-    """How to reach the run's broker (env, testcontainers or the local launcher)."""
-    with kafka_broker() as kafka:
-        yield kafka
+def kafka_run() -> Iterator[KafkaUnderTest]:
+    """The run's broker (env, testcontainers or the local launcher with a SASL_SSL listener)."""
+    with kafka_under_test() as run:
+        yield run
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(kafka_run: KafkaUnderTest) -> KafkaSettings:
+    """How to reach the run's broker: plaintext, or SASL_SSL with
+    ``SESSIONFLOW_TEST_KAFKA_SECURITY=SASL_SSL``."""
+    return kafka_run.kafka
+
+
+@pytest.fixture(scope="session")
+def secured_broker(kafka_run: KafkaUnderTest) -> Iterator[LocalKafka]:
+    """A local broker with a SASL_SSL listener: the run's own if local, else one started here."""
+    if kafka_run.local is not None:
+        yield kafka_run.local
+        return
+    with local_broker() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def secured_kafka_settings(secured_broker: LocalKafka) -> KafkaSettings:
+    """Settings reaching :func:`secured_broker` over SASL_SSL (SCRAM-SHA-512, its CA)."""
+    return secured_broker.secured_listener().kafka_settings("SCRAM-SHA-512")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from typing import Any
 import faust
 from faust.types import TP, EventT
 
-from sessionflow.core.kafka_clients import connection_options
+from sessionflow.core.kafka_clients import foreign_client_options
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain.deadletters import Record
 from sessionflow.processors.runtime.batch import BatchProcessor
@@ -151,7 +151,7 @@ def _app_options(
 
 
 def _credentials(kafka: KafkaSettings) -> Any:
-    options = connection_options(kafka)
+    options = foreign_client_options(kafka)
     protocol = options["security_protocol"]
     if protocol == "PLAINTEXT":
         return None

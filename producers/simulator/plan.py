@@ -126,12 +126,12 @@ class Simulation:
         return sum(1 for r in self.records if r.anomaly is None)
 
     def dead_letter_count(self) -> int:
-        """Records that must reach the dead-letter topic (duplicates collapse instead)."""
-        return sum(
-            1
-            for r in self.records
-            if r.anomaly is not None and r.anomaly is not AnomalyKind.DUPLICATE_EVENT_ID
-        )
+        """Records that must reach the dead-letter topic: every anomaly.
+
+        A duplicate delivery is applied once; its extra copy is dead-lettered (reason
+        ``duplicate_event_id``) so it is visible, never applied twice.
+        """
+        return sum(1 for r in self.records if r.anomaly is not None)
 
     def scopes(self) -> Counter[tuple[str, str | None]]:
         """Valid events per ordering scope (session_id, producer_id)."""

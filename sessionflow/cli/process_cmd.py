@@ -19,6 +19,7 @@ import click
 
 from sessionflow.cli.checks import checked_dirs, load_kafka
 from sessionflow.core.config import load_settings
+from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import PathSettings
 from sessionflow.processors.plugins.registry import PluginRegistry
 from sessionflow.processors.settings import ProcessorSettings
@@ -58,6 +59,7 @@ def process_command(
     registry = PluginRegistry.from_entry_points(
         settings.enabled_plugins(), settings.disabled_plugins()
     )
+    asyncio.run(ensure_reachable(kafka))  # refused, TLS, SASL: one precise line
     layout = asyncio.run(describe_layout(kafka))
     if workers > 1:
         raise SystemExit(_supervise(workers, settings.web_port))

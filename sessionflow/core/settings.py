@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,9 +39,16 @@ class PathSettings(BaseSettings):
 
 
 class KafkaSettings(BaseSettings):
-    """How every client reaches Kafka, and the names of the domain topics."""
+    """How every client reaches Kafka, and the names of the domain topics.
 
-    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True)
+    Security combinations are checked when the settings are built (see
+    :func:`security_problem`): a ``SASL_*`` protocol needs a mechanism, user and password;
+    SASL settings need a ``SASL_*`` protocol; TLS files need ``SSL``/``SASL_SSL`` and must be
+    readable files. Secrets are :class:`~pydantic.SecretStr`: they never show in ``repr``.
+    """
+
+    # hide_input_in_errors: a ValidationError must never echo KAFKA_SASL_PASSWORD back.
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, hide_input_in_errors=True)
 
     bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Comma-separated host:port list of brokers."
@@ -49,11 +57,32 @@ class KafkaSettings(BaseSettings):
         default="PLAINTEXT", description="Kafka security protocol."
     )
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        default=None, description="SASL mechanism when the protocol is SASL_*."
+        default=None, description="SASL mechanism; required when the protocol is SASL_*."
     )
     sasl_username: str | None = Field(default=None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(
         default=None, description="SASL password (never logged)."
+    )
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description=(
+            "PEM file of the CA certificates that signed the brokers' certificates "
+            "(SSL/SASL_SSL); unset: the system's trusted CAs."
+        ),
+    )
+    ssl_certfile: Path | None = Field(
+        default=None,
+        description="PEM client certificate, for brokers that require mutual TLS.",
+    )
+    ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of the client certificate."
+    )
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted KAFKA_SSL_KEYFILE (never logged)."
+    )
+    ssl_check_hostname: bool = Field(
+        default=True,
+        description="Check that the broker's certificate names the host connected to.",
     )
     client_id: str = Field(default="sessionflow", description="Client id sent to the broker.")
     topic: str = Field(default="session-events", description="The domain topic.")
@@ -61,6 +90,81 @@ class KafkaSettings(BaseSettings):
         default="session-events.dlq",
         description="Dead letters: rule-breaking or undecodable events.",
     )
+
+    @property
+    def uses_ssl(self) -> bool:
+        """True when connections are TLS (``SSL`` or ``SASL_SSL``)."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        """True when connections authenticate with SASL (``SASL_PLAINTEXT`` or ``SASL_SSL``)."""
+        return self.security_protocol.startswith("SASL_")
+
+    @model_validator(mode="after")
+    def _check_security(self) -> KafkaSettings:
+        problem = security_problem(self)
+        if problem is not None:
+            raise PydanticCustomError("kafka_security", problem)
+        return self
+
+
+_SASL_FIELDS = ("sasl_mechanism", "sasl_username", "sasl_password")
+_SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+
+
+def _env(field: str) -> str:
+    return f"KAFKA_{field.upper()}"
+
+
+def security_problem(kafka: KafkaSettings) -> str | None:
+    """The first invalid security combination of ``kafka`` as one line naming the env vars,
+    or None when the combination is usable."""
+    protocol = f"KAFKA_SECURITY_PROTOCOL={kafka.security_protocol}"
+    if kafka.uses_sasl:
+        for name in _SASL_FIELDS:
+            if getattr(kafka, name) is None:
+                return f"{_env(name)} is required when {protocol}"
+    else:
+        for name in _SASL_FIELDS:
+            if getattr(kafka, name) is not None:
+                return (
+                    f"{_env(name)} is set but {protocol} does not use SASL "
+                    "(use SASL_SSL or SASL_PLAINTEXT, or unset it)"
+                )
+    ssl_set = [n for n in (*_SSL_FILES, "ssl_key_password") if getattr(kafka, n) is not None]
+    if not kafka.ssl_check_hostname:
+        ssl_set.append("ssl_check_hostname")
+    if ssl_set and not kafka.uses_ssl:
+        return (
+            f"{_env(ssl_set[0])} is set but {protocol} does not use TLS "
+            "(use SSL or SASL_SSL, or unset it)"
+        )
+    return _client_certificate_problem(kafka) or _unreadable_file(kafka)
+
+
+def _client_certificate_problem(kafka: KafkaSettings) -> str | None:
+    if kafka.ssl_certfile is not None and kafka.ssl_keyfile is None:
+        return "KAFKA_SSL_CERTFILE is set without KAFKA_SSL_KEYFILE (mutual TLS needs both)"
+    if kafka.ssl_keyfile is not None and kafka.ssl_certfile is None:
+        return "KAFKA_SSL_KEYFILE is set without KAFKA_SSL_CERTFILE (mutual TLS needs both)"
+    if kafka.ssl_key_password is not None and kafka.ssl_keyfile is None:
+        return "KAFKA_SSL_KEY_PASSWORD is set without KAFKA_SSL_KEYFILE"
+    return None
+
+
+def _unreadable_file(kafka: KafkaSettings) -> str | None:
+    for name in _SSL_FILES:
+        path: Path | None = getattr(kafka, name)
+        if path is None:
+            continue
+        if not path.exists():
+            return f"{_env(name)}: {path} does not exist"
+        if not path.is_file():
+            return f"{_env(name)}: {path} is not a file"
+        if not os.access(path, os.R_OK):
+            return f"{_env(name)}: {path} is not readable"
+    return None
 
 
 class ClickHouseSettings(BaseSettings):

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from sessionflow.core.errors import InfrastructureError
-from sessionflow.core.kafka_clients import new_admin, new_consumer
+from sessionflow.core.kafka_clients import check_connection, new_admin, new_consumer
 from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 
@@ -106,12 +106,17 @@ async def _start(
     start: Callable[[], Awaitable[None]], close: Callable[[], Awaitable[None]], kafka: KafkaSettings
 ) -> None:
     """Start a client; on failure close it and raise :class:`InfrastructureError` (one line)."""
+    try:
+        await check_connection(kafka, _START_TIMEOUT_S)  # refused, TLS, SASL: one precise line
+    except InfrastructureError:
+        await close()
+        raise
     began = time.monotonic()
     try:
         await asyncio.wait_for(start(), _START_TIMEOUT_S)
     except (TimeoutError, KafkaError, OSError) as exc:
         await close()
-        message = await connect_failure(kafka, exc, time.monotonic() - began, _START_TIMEOUT_S)
+        message = connect_failure(kafka, exc, time.monotonic() - began, _START_TIMEOUT_S)
         raise InfrastructureError(message) from exc
 
 

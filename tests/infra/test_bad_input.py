@@ -126,20 +126,22 @@ CASES = [
     Case("bootstrap-bad-port", ["topics", "describe"],
          ["KAFKA_BOOTSTRAP_SERVERS", "port must be"],
          env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:http"}),
-    # an unreachable broker: what happened, not "within 15.0s", no aiokafka log line
+    # an unreachable broker: what happened (not "within 15.0s" when it failed at once), no
+    # aiokafka log line
     Case("unreachable-produce", ["produce", "good.jsonl"],
-         [f"cannot reach Kafka at {UNREACHABLE}", "Connection refused", "gave up after"],
+         [f"cannot connect to {UNREACHABLE}: Connection refused"],
          env={"KAFKA_BOOTSTRAP_SERVERS": UNREACHABLE}),
     Case("unreachable-simulate", ["simulate", "--sessions", "2"],
-         [f"cannot reach Kafka at {UNREACHABLE}", "Connection refused"],
+         [f"cannot connect to {UNREACHABLE}: Connection refused"],
          env={"KAFKA_BOOTSTRAP_SERVERS": UNREACHABLE}),
     Case("unreachable-describe", ["topics", "describe"],
-         [f"cannot reach Kafka at {UNREACHABLE}", "Connection refused"],
+         [f"cannot connect to {UNREACHABLE}: Connection refused"],
          env={"KAFKA_BOOTSTRAP_SERVERS": UNREACHABLE}),
-    Case("unreachable-process", ["process"], ["cannot describe", "KafkaConnectionError"],
+    Case("unreachable-process", ["process"],
+         [f"cannot connect to {UNREACHABLE}: Connection refused"],
          env={"KAFKA_BOOTSTRAP_SERVERS": UNREACHABLE}),
     Case("unreachable-demo", ["demo", "--sessions", "2"],
-         [f"cannot reach Kafka at {UNREACHABLE}", "Connection refused"],
+         [f"cannot connect to {UNREACHABLE}: Connection refused"],
          env={"KAFKA_BOOTSTRAP_SERVERS": UNREACHABLE}),
     # produce: files and lines
     Case("produce-missing-file", ["produce", "missing.jsonl"],

@@ -74,6 +74,4 @@ async def test_an_unreachable_broker_is_one_line_saying_what_and_when() -> None:
     message = str(caught.value)
     assert time.monotonic() - began < 10
     assert "\n" not in message
-    assert message.startswith(f"cannot reach Kafka at 127.0.0.1:{port}: ")
-    assert "Connection refused" in message
-    assert "within" not in message  # it failed at once, it did not time out
+    assert message == f"cannot connect to 127.0.0.1:{port}: Connection refused"

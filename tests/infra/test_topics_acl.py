@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -37,8 +38,8 @@ _GROUP, _LITERAL, _DESCRIBE, _DENY = 3, 3, 8, 2
 
 
 class _AuthorizingKafka(LocalKafka):
-    def _write_config(self) -> None:
-        super()._write_config()
+    def _write_config(self, *args: Any, **kwargs: Any) -> None:
+        super()._write_config(*args, **kwargs)
         with (self.home / "server.properties").open("a") as config:
             config.write(_AUTHORIZER)
 

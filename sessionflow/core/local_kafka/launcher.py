@@ -20,17 +20,19 @@ from pathlib import Path
 
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.local_kafka.resolver import kafka_libs, require_tool
+from sessionflow.core.local_kafka.secured import SaslSslListener, load_listener, prepare_listener
 from sessionflow.core.local_kafka.settings import LocalKafkaSettings
+from sessionflow.core.local_kafka.tls import write_private
 from sessionflow.core.settings import KafkaSettings, PathSettings
 
 _SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers={host}:{controller_port}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
-advertised.listeners=PLAINTEXT://{host}:{port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}{secured_listener}
+advertised.listeners=PLAINTEXT://{host}:{port}{secured_listener}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 log.dirs={log_dirs}
 num.partitions={partitions}
@@ -80,6 +82,8 @@ class BrokerStatus:
     bootstrap_servers: str
     home: Path
     log_file: Path
+    secured_bootstrap_servers: str | None = None
+    """``host:port`` of the SASL_SSL listener, if the broker has one."""
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -162,7 +166,29 @@ class LocalKafka:
     def status(self) -> BrokerStatus:
         """Whether our broker process runs (by pid file and /proc)."""
         pid = self._running_pid()
-        return BrokerStatus(pid is not None, pid, self.bootstrap_servers, self.home, self.log_file)
+        port = self._settings.sasl_ssl_port
+        secured = f"{self._settings.host}:{port}" if port is not None else None
+        return BrokerStatus(
+            pid is not None, pid, self.bootstrap_servers, self.home, self.log_file, secured
+        )
+
+    def secured_listener(self) -> SaslSslListener:
+        """The SASL_SSL listener (address, CA file, user, passwords as ``SecretStr``).
+
+        Its :meth:`~SaslSslListener.kafka_settings` give settings reaching it. Raises
+        :class:`LocalKafkaError` if ``SESSIONFLOW_KAFKA_SASL_SSL_PORT`` is unset or the
+        broker was never started with it.
+        """
+        port = self._settings.sasl_ssl_port
+        if port is None:
+            raise LocalKafkaError(
+                "the local broker has no SASL_SSL listener: set "
+                "SESSIONFLOW_KAFKA_SASL_SSL_PORT and start it"
+            )
+        listener = load_listener(self.home, self._settings.host, port)
+        if listener is None:
+            raise LocalKafkaError(f"no SASL_SSL listener prepared in {self.home}; run `up` first")
+        return listener
 
     def up(self) -> BrokerStatus:
         """Start the broker unless it already runs; return once it serves metadata."""
@@ -172,8 +198,9 @@ class LocalKafka:
         java = require_tool("java", "install a Java 17+ runtime to run the local Kafka")
         self._check_ports_free()
         libs = kafka_libs(self._paths.cache_dir, self._settings.version)
-        self._write_config()
-        self._format_storage(java, libs)
+        listener = self._prepare_listener()
+        self._write_config(listener)
+        self._format_storage(java, libs, listener)
         self._start(java, libs)
         self._wait_ready()
         return self.status()
@@ -206,26 +233,48 @@ class LocalKafka:
 
     def _check_ports_free(self) -> None:
         host = self._settings.host
-        for port in (self._settings.port, self._settings.resolved_controller_port):
+        ports = [self._settings.port, self._settings.resolved_controller_port]
+        if self._settings.sasl_ssl_port is not None:
+            ports.append(self._settings.sasl_ssl_port)
+        for port in ports:
             if _port_in_use(host, port):
                 raise LocalKafkaError(
                     f"port {host}:{port} is already in use by another process; "
-                    "set SESSIONFLOW_KAFKA_PORT and SESSIONFLOW_KAFKA_CONTROLLER_PORT to free ones"
+                    "set SESSIONFLOW_KAFKA_PORT, SESSIONFLOW_KAFKA_CONTROLLER_PORT "
+                    "(and SESSIONFLOW_KAFKA_SASL_SSL_PORT) to free ones"
                 )
 
-    def _write_config(self) -> None:
+    def _formatted(self) -> bool:
+        return (self.home / "data" / "meta.properties").exists()
+
+    def _prepare_listener(self) -> SaslSslListener | None:
+        port = self._settings.sasl_ssl_port
+        if port is None:
+            return None
+        if self._formatted() and load_listener(self.home, self._settings.host, port) is None:
+            raise LocalKafkaError(
+                f"the broker in {self.home} was created without a SASL_SSL listener (its SCRAM "
+                "user is made when storage is formatted); remove that directory or unset "
+                "SESSIONFLOW_KAFKA_SASL_SSL_PORT"
+            )
+        return prepare_listener(self.home, self._settings.host, port)
+
+    def _write_config(self, listener: SaslSslListener | None) -> None:
         for sub in ("data", "logs", "tmp"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         s = self._settings
-        (self.home / "server.properties").write_text(
-            _SERVER_PROPERTIES.format(
-                host=s.host,
-                port=s.port,
-                controller_port=s.resolved_controller_port,
-                log_dirs=self.home / "data",
-                partitions=s.partitions,
-            )
+        config = _SERVER_PROPERTIES.format(
+            host=s.host,
+            port=s.port,
+            controller_port=s.resolved_controller_port,
+            secured_listener=f",SASL_SSL://{listener.bootstrap_servers}" if listener else "",
+            log_dirs=self.home / "data",
+            partitions=s.partitions,
         )
+        if listener is not None:
+            config += listener.server_properties()
+        # Owner-only: with a SASL_SSL listener the config holds the PLAIN user's password.
+        write_private(self.home / "server.properties", config.encode())
         (self.home / "log4j2.yaml").write_text(_LOG4J2.format(log_file=self.log_file))
 
     def _java_command(self, java: str, libs: Path, main_class: str) -> list[str]:
@@ -243,15 +292,26 @@ class LocalKafka:
             main_class,
         ]
 
-    def _format_storage(self, java: str, libs: Path) -> None:
-        if (self.home / "data" / "meta.properties").exists():
+    def _format_storage(self, java: str, libs: Path, listener: SaslSslListener | None) -> None:
+        if self._formatted():
             return
-        command = [
-            *self._java_command(java, libs, "kafka.tools.StorageTool"),
+        java_command = self._java_command(java, libs, "kafka.tools.StorageTool")
+        arguments = [
+            *java_command[1:],
             "format", f"--cluster-id={random_cluster_id()}",
             "-c", str(self.home / "server.properties"), "--standalone",
+            *(listener.format_arguments() if listener is not None else []),
         ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        # The arguments (SCRAM passwords included) go through a java @argfile of mode 600, so
+        # they never show in the process list; it is removed once formatting is done.
+        argfile = self.home / "format.args"
+        write_private(argfile, "\n".join(_argfile_quote(a) for a in arguments).encode())
+        try:
+            result = subprocess.run(
+                [java_command[0], f"@{argfile}"], capture_output=True, text=True, check=False
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise LocalKafkaError(
                 f"formatting KRaft storage failed: {result.stderr.strip()[-300:]}"
@@ -280,15 +340,19 @@ class LocalKafka:
                     f"the broker exited during start-up; see {self.home / 'logs'}: "
                     + self._log_tail()
                 )
-            if _accepts_connections(self._settings.host, self._settings.port) and fetch_metadata(
-                self.bootstrap_servers
-            ):
+            if self._listeners_accept() and fetch_metadata(self.bootstrap_servers):
                 return
             time.sleep(0.25)  # polling interval of a condition wait, not synchronisation
         raise LocalKafkaError(
             f"the broker did not serve metadata within {self._settings.start_timeout_s:.0f}s; "
             f"see {self.log_file}"
         )
+
+    def _listeners_accept(self) -> bool:
+        ports = [self._settings.port]
+        if self._settings.sasl_ssl_port is not None:
+            ports.append(self._settings.sasl_ssl_port)
+        return all(_accepts_connections(self._settings.host, port) for port in ports)
 
     def _wait_exit(self, pid: int, timeout_s: float) -> bool:
         if self._process is not None and self._process.pid == pid:
@@ -305,12 +369,22 @@ class LocalKafka:
         return not _alive(pid)
 
     def _log_tail(self) -> str:
-        """The broker's fatal error: the first ERROR line of its log and the cause after it."""
+        """The broker's fatal error: the first ERROR line of its logs (and the cause after it),
+        else the last line; with the exit status when this object started the process."""
+        found: list[str] = []
         for name in ("server.log", "console.log"):
             path = self.home / "logs" / name
             if path.exists() and path.stat().st_size:
-                return _first_error(path.read_text(errors="replace").splitlines())
-        return "no log output"
+                found.append(_first_error(path.read_text(errors="replace").splitlines()))
+        errors = [line for line in found if "ERROR" in line or "Error" in line]
+        tail = (errors or found or ["no log output"])[0]
+        code = self._process.poll() if self._process is not None else None
+        return tail if code is None else f"{tail} [exit status {code}]"
+
+
+def _argfile_quote(argument: str) -> str:
+    """One argument as a line of a java @argfile (quoted, backslashes and quotes escaped)."""
+    return '"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _first_error(lines: list[str]) -> str:

@@ -30,6 +30,15 @@ class LocalKafkaSettings(BaseSettings):
     controller_port: int | None = Field(
         default=None, ge=1, le=65535, description="KRaft controller port; unset: port + 1."
     )
+    sasl_ssl_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description=(
+            "Port of an extra SASL_SSL listener (PLAIN, SCRAM-SHA-256/512; throwaway CA and "
+            "random passwords in the data dir); unset: none. Chosen when storage is formatted."
+        ),
+    )
     heap_mb: int = Field(default=512, ge=128, le=1024, description="JVM heap of the broker, MiB.")
     partitions: int = Field(default=6, ge=1, description="Default partitions of new topics.")
     start_timeout_s: float = Field(
