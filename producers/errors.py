@@ -56,3 +56,11 @@ class TopicAdminError(ProducerError):
 
 class TopicNotFoundError(ProducerError):
     """The producer's topic does not exist; create it with ``sessionflow topics create``."""
+
+
+class InvalidArgumentError(ProducerError, ValueError):
+    """An argument outside the documented contract (partition count, sequence seed, plan ...)."""
+
+
+class DeclarationError(ProducerError, TypeError):
+    """A class of the SDK was declared wrongly (a programming error, found at import)."""

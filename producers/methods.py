@@ -22,7 +22,7 @@ from typing import Any, Concatenate, Generic, NamedTuple, ParamSpec, TypeVar, ca
 
 from pydantic import ValidationError
 
-from sessionflow.producers.errors import EventValidationFailedError
+from sessionflow.producers.errors import DeclarationError, EventValidationFailedError
 from sessionflow.schemas.enums import EventType
 from sessionflow.schemas.models import (
     ContractModel,
@@ -94,7 +94,7 @@ class EventMethod(Generic[P]):
     def __set_name__(self, owner: type, name: str) -> None:
         expected = self.event_type.value.replace(".", "_")
         if name != expected:
-            raise TypeError(f"{self.event_type.value} must be declared as {expected!r}")
+            raise DeclarationError(f"{self.event_type.value} must be declared as {expected!r}")
 
     @overload
     def __get__(self, obj: None, owner: type) -> EventMethod[P]: ...

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from aiokafka.partitioner import murmur2
 
+from sessionflow.producers.errors import InvalidArgumentError
+
 _CACHE_LIMIT = 100_000
 
 
@@ -26,7 +28,7 @@ class KeyPartitioner:
 
     def __init__(self, partitions: int) -> None:
         if partitions < 1:
-            raise ValueError(f"partitions must be >= 1, got {partitions}")
+            raise InvalidArgumentError(f"partitions must be >= 1, got {partitions}")
         self.partitions = partitions
         self._cache: dict[str | bytes, tuple[bytes, int]] = {}
 

@@ -29,6 +29,7 @@ of its :class:`Delivery`, so one coroutine can pipeline many events. Bulk paths
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -38,6 +39,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from sessionflow.core.kafka_clients import KafkaConnectError, check_connection, new_producer
+from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.batching import Batch, PartitionBatcher, await_batches
 from sessionflow.producers.delivery import BulkResult, Delivery, EncodedRecord, OutgoingEvent
@@ -135,6 +137,7 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
             return
         producer = new_producer(self._kafka, **self._settings.aiokafka_kwargs())
         timeout = self._settings.start_timeout_ms / 1000
+        started = time.monotonic()
         try:
             partitions = await asyncio.wait_for(self._connect(producer), timeout)
         except BaseException as exc:
@@ -142,10 +145,9 @@ class SessionEventProducer(EventMethods[Coroutine[Any, Any, Delivery]]):
             if isinstance(exc, KafkaConnectError):  # one line: refused, untrusted, auth failed
                 raise BrokerUnavailableError(str(exc)) from exc
             if isinstance(exc, TimeoutError | KafkaError | OSError):
-                raise BrokerUnavailableError(
-                    f"cannot reach Kafka at {self._kafka.bootstrap_servers} within "
-                    f"{timeout:.1f}s: {exc!r}"
-                ) from exc
+                elapsed = time.monotonic() - started
+                message = connect_failure(self._kafka, exc, elapsed, timeout)
+                raise BrokerUnavailableError(message) from exc
             raise
         batcher = PartitionBatcher(
             producer,

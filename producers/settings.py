@@ -127,7 +127,7 @@ class TopicSettings(BaseSettings):
         if self.min_insync_replicas is not None and (
             self.min_insync_replicas > self.replication_factor
         ):
-            raise ValueError("min_insync_replicas cannot exceed replication_factor")
+            raise ValueError("SESSIONFLOW_TOPICS_MIN_INSYNC_REPLICAS must be <= replication factor")
         return self
 
     def effective_min_insync(self) -> int | None:

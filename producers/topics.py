@@ -4,21 +4,25 @@
 of :func:`topic_configs`; a topic that already exists is left untouched and reported as such,
 so running it twice is harmless. ``describe_topics`` reports partitions (leader, replicas,
 ISR), end offsets, the topic's configs and, for every consumer group with committed offsets on
-the topic, its lag per partition.
+the topic, its lag per partition. It asks each group only for the offsets of the described
+topics' partitions, and a group it may not read (an ACL denial, an unavailable coordinator)
+is skipped and named in :attr:`TopicDescription.skipped_groups` instead of failing the call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.protocol.commit import OffsetFetchRequest
 
 from sessionflow.core.kafka_clients import (
     KafkaConnectError,
@@ -26,13 +30,16 @@ from sessionflow.core.kafka_clients import (
     new_admin,
     new_consumer,
 )
+from sessionflow.core.reachability import connect_failure
 from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.topic_reader import topic_metadata
 from sessionflow.producers.errors import BrokerUnavailableError, TopicAdminError
 from sessionflow.producers.event_time import TOPIC_MAX_AHEAD_MS
 from sessionflow.producers.settings import TopicSettings
 
 _T = TypeVar("_T")
 _ADMIN_TIMEOUT_S = 30.0
+_GROUP_FETCHES_AT_ONCE = 8
 _LONG_MAX = 2**63 - 1  # Kafka's "no limit" for a timestamp difference
 _SHOWN_CONFIGS = (
     "cleanup.policy",
@@ -95,6 +102,8 @@ class TopicDescription:
     partitions: tuple[PartitionInfo, ...]
     configs: Mapping[str, str]
     groups: tuple[GroupLag, ...]
+    skipped_groups: Mapping[str, str] = field(default_factory=dict)
+    """Groups whose offsets could not be read (group id -> reason); their lag is unknown."""
 
     @property
     def end_offsets(self) -> dict[int, int]:
@@ -171,11 +180,14 @@ async def _admin(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
     except KafkaConnectError as exc:
         raise BrokerUnavailableError(str(exc)) from exc
     admin = new_admin(kafka, request_timeout_ms=15_000)
+    started = time.monotonic()
     try:
         await asyncio.wait_for(admin.start(), _ADMIN_TIMEOUT_S)
     except (TimeoutError, KafkaError, OSError) as exc:
         await admin.close()
-        raise BrokerUnavailableError(f"cannot reach {kafka.bootstrap_servers}: {exc!r}") from exc
+        elapsed = time.monotonic() - started
+        message = connect_failure(kafka, exc, elapsed, _ADMIN_TIMEOUT_S)
+        raise BrokerUnavailableError(message) from exc
     try:
         yield admin
     finally:
@@ -229,21 +241,43 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str]) -> dic
         delay = min(delay * 2, 1.0)
 
 
-async def describe_topics(kafka: KafkaSettings, names: list[str]) -> list[TopicDescription]:
+async def describe_topics(
+    kafka: KafkaSettings, names: list[str], groups: Sequence[str] | None = None
+) -> list[TopicDescription]:
     """Partitions, end offsets, configs and consumer-group lag of each named topic.
 
+    ``groups`` limits the lag columns to those consumer groups (default: every group the
+    broker lists). Each group is asked only for its offsets on these topics' partitions; a
+    group whose offsets cannot be read is reported in ``skipped_groups``, not raised.
     Raises :class:`TopicAdminError` if a topic does not exist.
     """
     async with _admin(kafka) as admin:
-        metadata = await _bounded(admin.describe_topics(names), "describe topics")
+        metadata = await _bounded(topic_metadata(admin, names), "describe topics")
         for topic in metadata:
             if topic["error_code"]:
                 error = for_code(topic["error_code"])
                 raise TopicAdminError(f"describe {topic['topic']}: {error.__name__}")
         configs = await _bounded(_configs(admin, names), "describe configs")
-        offsets = await _bounded(_group_offsets(admin), "consumer group offsets")
-    ends = await _bounded(_end_offsets(kafka, metadata), "end offsets")
-    return [_description(t, ends, configs, offsets) for t in metadata]
+        partitions = [
+            TopicPartition(t["topic"], p["partition"]) for t in metadata for p in t["partitions"]
+        ]
+        wanted = list(groups) if groups is not None else None
+        offsets, skipped = await _bounded(
+            _group_offsets(admin, partitions, wanted), "consumer group offsets"
+        )
+    ends = await _bounded(_end_offsets(kafka, partitions), "end offsets")
+    return [_description(t, ends, configs, offsets, skipped) for t in metadata]
+
+
+async def topic_max_message_bytes(kafka: KafkaSettings, topic: str) -> int | None:
+    """The topic's ``max.message.bytes``, or None when it cannot be read (no topic, no ACL)."""
+    async with _admin(kafka) as admin:
+        try:
+            configs = await _bounded(_configs(admin, [topic]), "describe configs")
+        except TopicAdminError:
+            return None
+    value = configs.get(topic, {}).get("max.message.bytes")
+    return int(value) if value is not None and value.isdigit() else None
 
 
 async def _configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
@@ -257,20 +291,56 @@ async def _configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, di
 
 
 async def _group_offsets(
-    admin: AIOKafkaAdminClient,
-) -> dict[str, dict[TopicPartition, int]]:
-    groups = sorted(g[0] for g in await admin.list_consumer_groups())
-    result: dict[str, dict[TopicPartition, int]] = {}
-    for group in groups:
-        committed = await admin.list_consumer_group_offsets(group)
-        result[group] = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
-    return result
+    admin: AIOKafkaAdminClient, partitions: list[TopicPartition], groups: list[str] | None
+) -> tuple[dict[str, dict[TopicPartition, int]], dict[str, str]]:
+    """Committed offsets on ``partitions`` per group, and the groups skipped with the reason."""
+    if groups is None:
+        groups = sorted({g[0] for g in await admin.list_consumer_groups()})
+    gate = asyncio.Semaphore(_GROUP_FETCHES_AT_ONCE)
+
+    async def fetch(group: str) -> dict[TopicPartition, int] | str:
+        async with gate:
+            try:
+                return await _committed(admin, group, partitions)
+            except KafkaError as exc:
+                return type(exc).__name__
+
+    results = await asyncio.gather(*(fetch(group) for group in groups))
+    offsets = {g: r for g, r in zip(groups, results, strict=True) if isinstance(r, dict)}
+    skipped = {g: r for g, r in zip(groups, results, strict=True) if isinstance(r, str)}
+    return offsets, skipped
 
 
-async def _end_offsets(kafka: KafkaSettings, metadata: list[Any]) -> dict[TopicPartition, int]:
-    partitions = [
-        TopicPartition(t["topic"], p["partition"]) for t in metadata for p in t["partitions"]
-    ]
+async def _committed(
+    admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """``group``'s committed offsets on ``partitions`` (none committed: left out).
+
+    Sent by hand because ``list_consumer_group_offsets`` (aiokafka 0.14) ignores the
+    response's group-level error code, so a denied group would look like one with no offsets.
+    """
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    coordinator = await admin.find_coordinator(group)
+    request = OffsetFetchRequest(group, list(by_topic.items()))
+    response = await admin._send_request(request, coordinator)  # private API: see docstring
+    group_error = getattr(response, "error_code", 0)
+    if group_error:
+        raise for_code(group_error)(f"offsets of group {group}")
+    committed: dict[TopicPartition, int] = {}
+    for topic, rows in response.topics:
+        for partition, offset, _metadata, error_code in rows:
+            if error_code:
+                raise for_code(error_code)(f"offsets of group {group} on {topic}")
+            if offset >= 0:
+                committed[TopicPartition(topic, partition)] = offset
+    return committed
+
+
+async def _end_offsets(
+    kafka: KafkaSettings, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
     consumer = new_consumer(kafka)
     await consumer.start()
     try:
@@ -285,6 +355,7 @@ def _description(
     ends: Mapping[TopicPartition, int],
     configs: Mapping[str, Mapping[str, str]],
     offsets: Mapping[str, Mapping[TopicPartition, int]],
+    skipped: Mapping[str, str],
 ) -> TopicDescription:
     name = topic["topic"]
     partitions = tuple(
@@ -304,4 +375,5 @@ def _description(
         if mine:
             lag = {p: max(0, end_by_partition.get(p, off) - off) for p, off in mine.items()}
             groups.append(GroupLag(group, mine, lag))
-    return TopicDescription(name, partitions, dict(configs.get(name, {})), tuple(groups))
+    configured = dict(configs.get(name, {}))
+    return TopicDescription(name, partitions, configured, tuple(groups), dict(skipped))

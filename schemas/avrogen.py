@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from sessionflow.schemas.enums import EventType
+from sessionflow.schemas.errors import SchemaArgumentError, SchemaTypeError
 from sessionflow.schemas.models import AVRO_NAMESPACE, EventEnvelope
 
 AvroSchema = Any
@@ -71,7 +72,7 @@ def _record(model: type[BaseModel], out: dict[str, dict[str, Any]]) -> str:
 
 def _field(name: str, info: FieldInfo, out: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if not info.description:
-        raise ValueError(f"field {name!r} has no description (every Avro field needs a doc)")
+        raise SchemaArgumentError(f"field {name!r} has no description (the Avro doc)")
     field: dict[str, Any] = {"name": name, "type": _type(info.annotation, out)}
     field["doc"] = info.description
     if info.default is not PydanticUndefined:
@@ -100,7 +101,7 @@ def _type(tp: Any, out: dict[str, dict[str, Any]]) -> AvroSchema:
     if origin is dict:
         key, value = get_args(tp)
         if key is not str:
-            raise TypeError(f"map keys must be str, got {key!r}")
+            raise SchemaTypeError(f"map keys must be str, got {key!r}")
         return {"type": "map", "values": _type(value, out)}
     return _plain(tp, out)
 
@@ -134,7 +135,7 @@ def _plain(tp: Any, out: dict[str, dict[str, Any]]) -> AvroSchema:
         return primitives[tp]
     if getattr(tp, "__name__", "") == "AwareDatetime":
         return {"type": "long", "logicalType": "timestamp-millis"}
-    raise TypeError(f"no Avro mapping for {tp!r}")
+    raise SchemaTypeError(f"no Avro mapping for {tp!r}")
 
 
 def main(argv: list[str]) -> int:

@@ -34,6 +34,7 @@ from sessionflow.schemas.errors import (
     InconsistentEventError,
     MalformedBodyError,
     ResolutionError,
+    SchemaArgumentError,
     TrailingBytesError,
     TruncatedBodyError,
     UnknownFingerprintError,
@@ -82,11 +83,11 @@ class EventCodec:
             load_published() if versions is None else versions
         )
         if not self.versions:
-            raise ValueError("EventCodec needs at least one schema version")
+            raise SchemaArgumentError("EventCodec needs at least one schema version")
         self.current: SchemaVersion = self.versions[-1]
         by_number = {item.version: item for item in self.versions}
         if writer_version is not None and writer_version not in by_number:
-            raise ValueError(f"no published schema version {writer_version}")
+            raise SchemaArgumentError(f"no published schema version {writer_version}")
         self.writer: SchemaVersion = by_number[writer_version or self.current.version]
         self._writer = self.writer.parsed
         self._header = MARKER + self.writer.fingerprint

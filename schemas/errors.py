@@ -71,3 +71,11 @@ class EventValidationError(SchemaError):
 
 class SchemaCompatibilityError(SchemaError):
     """A published schema version cannot be read by the current reader schema."""
+
+
+class SchemaArgumentError(SchemaError, ValueError):
+    """A schema API got a value outside its contract (unknown version, naive datetime ...)."""
+
+
+class SchemaTypeError(SchemaError, TypeError):
+    """A value or annotation has a type the schema tooling does not handle."""

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
+from sessionflow.schemas.errors import SchemaArgumentError, SchemaTypeError
+
 Write = Callable[[bytes | bytearray], None]
 Encoder = Callable[[Any, Write], None]
 EnvelopeEncoder = Callable[[Mapping[str, Any], bytes, Encoder, Any, Write], None]
@@ -55,27 +57,27 @@ def varint(value: int) -> bytes | bytearray:
 def long_bytes(value: Any) -> bytes | bytearray:
     """Avro ``long``: zigzag varint; only a plain int in the signed 64-bit range."""
     if type(value) is not int:
-        raise TypeError(f"long expected, got {type(value).__name__}")
+        raise SchemaTypeError(f"long expected, got {type(value).__name__}")
     zigzag = (value << 1) ^ (value >> 63)
     if zigzag < 0x80:
         return _BYTE[zigzag]
     if zigzag >> 64:
-        raise OverflowError(f"{value} is out of the Avro long range")
+        raise SchemaArgumentError(f"{value} is out of the Avro long range")
     return varint(zigzag)
 
 
 def datetime_millis(value: Any) -> int:
     """``timestamp-millis`` of an aware datetime, computed as fastavro does."""
     if not isinstance(value, datetime):
-        raise TypeError(f"int or datetime expected, got {type(value).__name__}")
+        raise SchemaTypeError(f"int or datetime expected, got {type(value).__name__}")
     if value.tzinfo is None:
-        raise ValueError("naive datetime")  # fastavro would assume local time
+        raise SchemaArgumentError("naive datetime")  # fastavro would assume local time
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def _raise_unsupported(kind: str) -> None:
-    raise TypeError(f"no fast encoder for Avro {kind}")
+    raise SchemaTypeError(f"no fast encoder for Avro {kind}")
 
 
 class _Generator:
@@ -281,7 +283,7 @@ class EnvelopeWriter:
             else:
                 body += by_dict.read_field("envelope", field, False)
         if not self._payloads:
-            raise ValueError("the writer schema has no union-of-records payload field")
+            raise SchemaArgumentError("the writer schema has no union-of-records payload field")
         source = ["def envelope(envelope, tag, write_payload, payload, w):", *_indent(body)]
         by_dict.define("envelope", source)
         self._envelope = cast(EnvelopeEncoder, by_dict.encoder("envelope"))

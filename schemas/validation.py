@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sessionflow.schemas.enums import EventType
-from sessionflow.schemas.errors import EventValidationError
+from sessionflow.schemas.errors import EventValidationError, SchemaArgumentError
 from sessionflow.schemas.ids import new_event_id
 from sessionflow.schemas.models import PAYLOAD_MODELS, ContractModel, EventEnvelope
 
@@ -106,7 +106,7 @@ def millis_to_datetime(millis: int) -> datetime:
 def datetime_to_millis(moment: datetime) -> int:
     """Convert an aware datetime to milliseconds since the epoch (what goes on the wire)."""
     if moment.tzinfo is None:
-        raise ValueError("naive datetime: occurred_at must be timezone-aware")
+        raise SchemaArgumentError("naive datetime: occurred_at must be timezone-aware")
     return (moment - _EPOCH) // _MILLI
 
 

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sessionflow.producers.errors import InvalidArgumentError
 from sessionflow.producers.simulator.fleet import CHAT, LLM, Fleet
 from sessionflow.producers.simulator.ids import seeded_session_id, short_id
 from sessionflow.producers.simulator.plan import AnomalyKind, InjectedAnomaly, Outgoing
@@ -75,7 +76,7 @@ def carrier_anomaly(
         bad = _next_in(b, CHAT, 1)
         detail = "message.created for a session never created"
     else:
-        raise ValueError(f"{kind} is not a carrier anomaly")
+        raise InvalidArgumentError(f"{kind} is not a carrier anomaly")
     records = [*_valid(valid), Outgoing(bad.session_id, bad, anomaly=kind)]
     truth = InjectedAnomaly(kind, bad.session_id, bad.event_id, detail, bad.producer_id)
     return records, truth

@@ -7,6 +7,7 @@ import heapq
 import random
 from datetime import datetime, timedelta
 
+from sessionflow.producers.errors import InvalidArgumentError
 from sessionflow.producers.simulator.anomalies import (
     Encoder,
     carrier_anomaly,
@@ -124,6 +125,6 @@ def _picks(
     for kind in (AnomalyKind.DUPLICATE_EVENT_ID, AnomalyKind.UNDECODABLE):
         wanted = plan.anomalies.get(kind, 0)
         if wanted and not valid:
-            raise ValueError(f"{kind.value} anomalies need at least one simulated session")
+            raise InvalidArgumentError(f"{kind.value} anomalies need a simulated session")
         picks[kind] = [rng.choice(valid) for _ in range(wanted)]
     return picks

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sessionflow.producers.delivery import EncodedRecord
+from sessionflow.producers.errors import InvalidArgumentError
 from sessionflow.schemas.models import EventEnvelope
 from sessionflow.schemas.validation import datetime_to_millis
 
@@ -44,9 +45,9 @@ class SimulationPlan:
 
     def __post_init__(self) -> None:
         if self.sessions < 0 or self.concurrency < 1:
-            raise ValueError("sessions must be >= 0 and concurrency >= 1")
+            raise InvalidArgumentError("sessions must be >= 0 and concurrency >= 1")
         if any(count < 0 for count in self.anomalies.values()):
-            raise ValueError("anomaly counts must be >= 0")
+            raise InvalidArgumentError("anomaly counts must be >= 0")
 
 
 @dataclass(frozen=True)

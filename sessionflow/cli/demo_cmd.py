@@ -3,7 +3,12 @@
 Uses the configured Kafka (``KAFKA_BOOTSTRAP_SERVERS``) or starts the local broker, and the
 configured ClickHouse (``CLICKHOUSE_DSN``) or the embedded engine under the data dir. Today
 the run is: topics → simulated sessions with anomalies → read back and checked against the
-simulator's ground truth. Processing and the ClickHouse sink join as they land.
+simulator's ground truth, every figure printed is a figure checked (the run fails if any
+differs). Processing and the ClickHouse sink join as they land.
+
+Order: every setting is read and checked first, then a configured broker is asked for
+metadata, then ClickHouse is opened, and only then is a local broker started, so a bad input
+fails before anything was started or created.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sessionflow.cli.checks import checked_dirs, load_kafka
 from sessionflow.cli.progress import send_with_progress
 from sessionflow.cli.simulate_cmd import encoded_records
-from sessionflow.core.clickhouse import open_client
+from sessionflow.core.clickhouse import check_dsn, open_client
+from sessionflow.core.config import load_settings
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.core.topic_reader import offset_bounds, read_range
 from sessionflow.producers.settings import ProducerSettings, TopicSettings
@@ -36,9 +44,26 @@ class DemoContext:
     """Settings built once by the demo's entry point and passed to every step."""
 
     kafka: KafkaSettings
+    local_kafka: LocalKafkaSettings
     clickhouse: ClickHouseSettings
     paths: PathSettings
+    producer: ProducerSettings
+    topics: TopicSettings
     console: Console
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the check: what the ground truth expects and what was read back."""
+
+    name: str
+    expected: int
+    found: int
+
+    @property
+    def ok(self) -> bool:
+        """The figure matches."""
+        return self.expected == self.found
 
 
 @dataclass(frozen=True)
@@ -51,12 +76,33 @@ class Tally:
     repeated_ids: int
 
 
+def load_context() -> DemoContext:
+    """Every setting the demo uses, read and checked; nothing is started or created."""
+    kafka = load_kafka()
+    ctx = DemoContext(
+        kafka=kafka,
+        local_kafka=load_settings(LocalKafkaSettings),
+        clickhouse=load_settings(ClickHouseSettings),
+        paths=checked_dirs(load_settings(PathSettings), create=False),
+        producer=load_settings(ProducerSettings),
+        topics=load_settings(TopicSettings),
+        console=Console(),
+    )
+    check_dsn(ctx.clickhouse, ctx.paths)
+    return ctx
+
+
+def configured_kafka(ctx: DemoContext) -> bool:
+    """True when KAFKA_BOOTSTRAP_SERVERS names a broker (else the demo starts a local one)."""
+    return "bootstrap_servers" in ctx.kafka.model_fields_set
+
+
 def ensure_kafka(ctx: DemoContext) -> KafkaSettings:
     """The configured broker, or the local one started now; returns the settings to use."""
-    if "bootstrap_servers" in ctx.kafka.model_fields_set:
+    if configured_kafka(ctx):
         ctx.console.print(f"[bold]kafka[/]: using {ctx.kafka.bootstrap_servers} (configured)")
         return ctx.kafka
-    status = LocalKafka(LocalKafkaSettings(), ctx.paths).up()
+    status = LocalKafka(ctx.local_kafka, ctx.paths).up()
     ctx.console.print(
         f"[bold]kafka[/]: local broker at {status.bootstrap_servers} (pid {status.pid})"
     )
@@ -65,7 +111,7 @@ def ensure_kafka(ctx: DemoContext) -> KafkaSettings:
 
 def ensure_topics(ctx: DemoContext, kafka: KafkaSettings) -> None:
     """Create the domain and dead-letter topics unless they exist."""
-    outcomes = asyncio.run(create_topics(kafka, TopicSettings()))
+    outcomes = asyncio.run(create_topics(kafka, ctx.topics))
     names = ", ".join(f"{o.name} ({'created' if o.created else 'exists'})" for o in outcomes)
     ctx.console.print(f"[bold]topics[/]: {names}")
 
@@ -100,32 +146,43 @@ def tally(values: Iterable[bytes], codec: EventCodec) -> Tally:
     return Tally(records, by_type, undecodable, sum(n - 1 for n in seen.values()))
 
 
-def check_table(sim: Simulation, found: Tally) -> Table:
-    """Ground truth beside what was read back, one row per figure."""
+def figures(sim: Simulation, found: Tally) -> list[Figure]:
+    """Ground truth beside what was read back, one per figure the demo prints."""
     injected = sim.injected_counts()
-    rows = [
-        ("records on the topic", len(sim.records), found.records),
-        ("undecodable records", injected[AnomalyKind.UNDECODABLE], found.undecodable),
-        ("events delivered twice", injected[AnomalyKind.DUPLICATE_EVENT_ID], found.repeated_ids),
-        ("decoded events", len(sim.records) - injected[AnomalyKind.UNDECODABLE],
-         sum(found.by_type.values())),
+    return [
+        Figure("records on the topic", len(sim.records), found.records),
+        Figure("undecodable records", injected[AnomalyKind.UNDECODABLE], found.undecodable),
+        Figure("events delivered twice", injected[AnomalyKind.DUPLICATE_EVENT_ID],
+               found.repeated_ids),
+        Figure("decoded events", len(sim.records) - injected[AnomalyKind.UNDECODABLE],
+               sum(found.by_type.values())),
     ]  # fmt: skip
+
+
+def check_table(rows: list[Figure]) -> Table:
+    """The figures as a table with an ok mark per row."""
     table = Table(title="read back vs simulator ground truth")
     for column in ("figure", "expected", "found", "ok"):
         table.add_column(column, justify="left" if column == "figure" else "right")
-    for name, expected, actual in rows:
-        table.add_row(name, str(expected), str(actual), "✓" if expected == actual else "✗")
+    for row in rows:
+        table.add_row(row.name, str(row.expected), str(row.found), "✓" if row.ok else "✗")
     return table
 
 
-def run_simulation(ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan) -> bool:
-    """Send the plan's sessions, read them back, compare with the ground truth."""
+def mismatches(rows: list[Figure]) -> str | None:
+    """What differs, as one line, or None when every figure matches (the demo's gate)."""
+    wrong = [f"{r.name}: expected {r.expected}, found {r.found}" for r in rows if not r.ok]
+    return "; ".join(wrong) or None
+
+
+def run_simulation(ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan) -> list[Figure]:
+    """Send the plan's sessions, read them back, compare every figure with the ground truth."""
     codec = EventCodec()
     sim = simulate(plan, codec.encode)
     _, before = asyncio.run(offset_bounds(kafka, kafka.topic))
     sent = asyncio.run(
         send_with_progress(
-            encoded_records(sim, codec), kafka, ProducerSettings(), rate=0, console=ctx.console
+            encoded_records(sim, codec), kafka, ctx.producer, rate=0, console=ctx.console
         )
     )
     _, after = asyncio.run(offset_bounds(kafka, kafka.topic))
@@ -135,22 +192,28 @@ def run_simulation(ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan)
         f"[bold]simulate[/]: {plan.sessions} sessions, {sent} records acknowledged; "
         f"{sim.dead_letter_count()} rule-breaking records for {kafka.dlq_topic}"
     )
-    ctx.console.print(check_table(sim, found))
-    return (
-        found.records == len(sim.records)
-        and found.undecodable == sim.injected_counts()[AnomalyKind.UNDECODABLE]
-    )
+    rows = figures(sim, found)
+    ctx.console.print(check_table(rows))
+    return rows
 
 
 @click.command()
-@click.option("--sessions", default=200, show_default=True, help="Sessions to simulate.")
+@click.option(
+    "--sessions",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Sessions to simulate.",
+)
 @click.option("--seed", default=42, show_default=True, help="Simulator seed.")
 def demo(sessions: int, seed: int) -> None:
     """Set up Kafka and ClickHouse, then run what the pipeline has, end to end."""
-    ctx = DemoContext(KafkaSettings(), ClickHouseSettings(), PathSettings(), Console())
+    ctx = load_context()
+    if configured_kafka(ctx):
+        asyncio.run(ensure_reachable(ctx.kafka))
+    ensure_clickhouse(ctx)
     kafka = ensure_kafka(ctx)
     ensure_topics(ctx, kafka)
-    ensure_clickhouse(ctx)
     plan = SimulationPlan(
         sessions=sessions,
         concurrency=20,
@@ -158,8 +221,9 @@ def demo(sessions: int, seed: int) -> None:
         end=datetime.now(UTC),  # event time: the simulated sessions end now
         anomalies=dict.fromkeys(AnomalyKind, 3),
     )
-    if not run_simulation(ctx, kafka, plan):
-        raise click.ClickException("what was read back differs from what was sent")
+    wrong = mismatches(run_simulation(ctx, kafka, plan))
+    if wrong is not None:
+        raise click.ClickException(f"read back differs from the ground truth: {wrong}")
     ctx.console.print(
         "[green]done[/]: `sessionflow topics describe` shows the topics; "
         "`sessionflow kafka down` stops the local broker."

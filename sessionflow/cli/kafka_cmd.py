@@ -1,16 +1,19 @@
-"""``sessionflow kafka up|down|status``: the local development broker."""
+"""``sessionflow kafka up|down|status|fetch``: the local development broker."""
 
 from __future__ import annotations
 
 import click
 
+from sessionflow.cli.checks import checked_dirs
+from sessionflow.core.config import load_settings, writable_dir
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.core.local_kafka.resolver import kafka_libs
 from sessionflow.core.settings import PathSettings
 
 
-def _broker() -> LocalKafka:
-    return LocalKafka(LocalKafkaSettings(), PathSettings())
+def _broker(*, create: bool) -> LocalKafka:
+    settings = load_settings(LocalKafkaSettings)
+    return LocalKafka(settings, checked_dirs(load_settings(PathSettings), create=create))
 
 
 @click.group()
@@ -21,7 +24,7 @@ def kafka() -> None:
 @kafka.command()
 def up() -> None:
     """Resolve the jars, start the broker, wait until it serves metadata."""
-    broker = _broker()
+    broker = _broker(create=True)
     was_running = broker.status().running
     status = broker.up()
     verb = "already running" if was_running else "started"
@@ -33,7 +36,9 @@ def up() -> None:
 @kafka.command()
 def fetch() -> None:
     """Resolve the Kafka jars with Maven into the cache (what `up` does first)."""
-    settings, paths = LocalKafkaSettings(), PathSettings()
+    settings = load_settings(LocalKafkaSettings)
+    paths = load_settings(PathSettings)
+    writable_dir(paths.cache_dir, "SESSIONFLOW_CACHE_DIR", create=True)
     libs = kafka_libs(paths.cache_dir, settings.version)
     click.echo(f"kafka {settings.version} jars ready in {libs}")
 
@@ -41,7 +46,7 @@ def fetch() -> None:
 @kafka.command()
 def down() -> None:
     """Stop the broker started by `up`."""
-    broker = _broker()
+    broker = _broker(create=False)
     if broker.down():
         click.echo(f"kafka stopped ({broker.bootstrap_servers})")
     else:
@@ -51,9 +56,9 @@ def down() -> None:
 @kafka.command()
 def status() -> None:
     """Say whether the local broker runs; exit 1 if it does not."""
-    state = _broker().status()
+    state = _broker(create=False).status()
     if state.running:
         click.echo(f"kafka running: {state.bootstrap_servers} (pid {state.pid}, data {state.home})")
     else:
         click.echo(f"kafka not running ({state.bootstrap_servers}, data {state.home})")
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)

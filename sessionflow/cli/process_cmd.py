@@ -17,7 +17,10 @@ from types import FrameType
 
 import click
 
-from sessionflow.core.settings import KafkaSettings, PathSettings
+from sessionflow.cli.checks import checked_dirs, load_kafka
+from sessionflow.core.config import load_settings
+from sessionflow.core.reachability import ensure_reachable
+from sessionflow.core.settings import PathSettings
 from sessionflow.processors.plugins.registry import PluginRegistry
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.processors.worker import (
@@ -48,13 +51,15 @@ def process_command(
     ctx: click.Context, workers: int, web_port: int | None, worker_index: int
 ) -> None:
     """Fold session-events into session state, statistics and dead letters; run plugins."""
-    kafka, paths = KafkaSettings(), PathSettings()
-    settings = ProcessorSettings()
+    kafka = load_kafka()
+    paths = checked_dirs(load_settings(PathSettings), create=False)
+    settings = load_settings(ProcessorSettings)
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})
     registry = PluginRegistry.from_entry_points(
         settings.enabled_plugins(), settings.disabled_plugins()
     )
+    asyncio.run(ensure_reachable(kafka))  # refused, TLS, SASL: one precise line
     layout = asyncio.run(describe_layout(kafka))
     if workers > 1:
         raise SystemExit(_supervise(workers, settings.web_port))

@@ -8,7 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sessionflow.core.settings import KafkaSettings
+from sessionflow.cli.checks import load_kafka
+from sessionflow.core.config import load_settings
 from sessionflow.producers.settings import TopicSettings
 from sessionflow.producers.topics import TopicDescription, create_topics, describe_topics
 
@@ -23,26 +24,40 @@ def topics() -> None:
 @click.option("--replication-factor", type=click.IntRange(min=1), help="Replicas per partition.")
 def create(partitions: int | None, replication_factor: int | None) -> None:
     """Create session-events and session-events.dlq if missing; existing topics are kept."""
+    kafka = load_kafka()
     overrides: dict[str, int] = {}
     if partitions is not None:
         overrides["partitions"] = partitions
     if replication_factor is not None:
         overrides["replication_factor"] = replication_factor
-    settings = TopicSettings.model_validate({**TopicSettings().model_dump(), **overrides})
-    for outcome in asyncio.run(create_topics(KafkaSettings(), settings)):
+    settings = load_settings(TopicSettings, **overrides)
+    for outcome in asyncio.run(create_topics(kafka, settings)):
         verb = "created" if outcome.created else "exists "
         click.echo(f"{verb} {outcome.name} ({outcome.partitions} partitions)")
 
 
 @topics.command()
 @click.argument("names", nargs=-1)
-def describe(names: tuple[str, ...]) -> None:
-    """Partitions, end offsets, configs and consumer-group lag (default: both domain topics)."""
-    kafka = KafkaSettings()
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="Show lag of this consumer group only (repeatable); default: every group.",
+)
+def describe(names: tuple[str, ...], groups: tuple[str, ...]) -> None:
+    """Partitions, end offsets, configs and consumer-group lag (default: both domain topics).
+
+    A group whose offsets cannot be read (no ACL, coordinator unavailable) is listed under
+    the table as skipped; the others are still shown.
+    """
+    kafka = load_kafka()
     wanted = list(names) or [kafka.topic, kafka.dlq_topic]
     console = Console()
-    for description in asyncio.run(describe_topics(kafka, wanted)):
+    described = asyncio.run(describe_topics(kafka, wanted, list(groups) or None))
+    for description in described:
         console.print(_table(description))
+        for group, reason in sorted(description.skipped_groups.items()):
+            console.print(f"  group {group} skipped: its offsets could not be read ({reason})")
 
 
 def _table(description: TopicDescription) -> Table:

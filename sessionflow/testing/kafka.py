@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from sessionflow.core.errors import ConfigurationError
+from sessionflow.core.errors import ConfigurationError, InfrastructureError
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.core.settings import KafkaSettings, PathSettings
 
@@ -66,7 +66,7 @@ def free_ports(count: int) -> list[int]:
             chosen.append(sock)
             if len(chosen) == count:
                 return [int(s.getsockname()[1]) for s in chosen]
-        raise OSError(f"no {count} free ports found in 20000-32767")
+        raise InfrastructureError(f"no {count} free ports found in 20000-32767")
     finally:
         for sock in chosen:
             sock.close()

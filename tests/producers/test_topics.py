@@ -7,12 +7,12 @@ from aiokafka import TopicPartition
 from click.testing import CliRunner
 
 from sessionflow.cli.main import cli
-from sessionflow.core.kafka_clients import new_consumer, new_producer
+from sessionflow.core.kafka_clients import new_admin, new_consumer, new_producer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.errors import TopicAdminError
 from sessionflow.producers.settings import TopicSettings
 from sessionflow.producers.topics import create_topics, describe_topics
-from sessionflow.testing import kafka_env
+from sessionflow.testing import kafka_env, unique_name
 
 
 async def test_create_twice_is_harmless(kafka: KafkaSettings, topic_name: str) -> None:
@@ -57,11 +57,43 @@ async def test_describe_shows_end_offsets_and_group_lag(
     assert group.total_lag == 3
 
 
+async def test_describe_asks_only_the_named_groups(
+    kafka: KafkaSettings, topic_name: str, group_id: str
+) -> None:
+    await create_topics(kafka, TopicSettings(partitions=1))
+    async with new_producer(kafka) as producer:
+        for _ in range(4):
+            await producer.send_and_wait(topic_name, b"x", partition=0)
+    other = unique_name("test-group")
+    tp = TopicPartition(topic_name, 0)
+    for group, offset in ((group_id, 1), (other, 3)):
+        async with new_consumer(kafka, group_id=group) as consumer:
+            consumer.assign([tp])
+            await consumer.commit({tp: offset})
+
+    (only_one,) = await describe_topics(kafka, [topic_name], groups=[group_id])
+    (every,) = await describe_topics(kafka, [topic_name])
+
+    assert [(g.group_id, dict(g.lag)) for g in only_one.groups] == [(group_id, {0: 3})]
+    # groups of other tests have no offsets on this topic, so only these two show
+    assert sorted((g.group_id, dict(g.lag)) for g in every.groups) == sorted(
+        [(group_id, {0: 3}), (other, {0: 1})]
+    )
+    assert only_one.skipped_groups == every.skipped_groups == {}
+
+
 async def test_describe_unknown_topic_is_a_typed_error(
     kafka: KafkaSettings, topic_name: str
 ) -> None:
     with pytest.raises(TopicAdminError, match=topic_name):
         await describe_topics(kafka, [topic_name])
+
+    admin = new_admin(kafka)  # describing it did not create it (auto.create.topics.enable=true)
+    await admin.start()
+    try:
+        assert topic_name not in await admin.list_topics()
+    finally:
+        await admin.close()
 
 
 def test_cli_create_then_describe(kafka: KafkaSettings, topic_name: str) -> None:

@@ -1,7 +1,9 @@
 """Resolve Apache Kafka's server jars and their runtime dependencies with Maven.
 
 The jars land in ``<cache_dir>/kafka-<version>/libs``; a marker file records a complete
-resolution, so a second call costs nothing and an interrupted one is redone.
+resolution, so a second call costs nothing and an interrupted one is redone. Nothing is
+written or removed outside ``<cache_dir>/kafka-<version>``: the version must be a Maven
+version and the resolved directory must sit directly in the cache dir.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.errors import ConfigurationError, InfrastructureError
+from sessionflow.core.local_kafka.settings import MAVEN_VERSION
 
 LOG4J_VERSION = "2.25.5"
 SLF4J_VERSION = "2.0.17"
@@ -47,9 +50,26 @@ def require_tool(name: str, hint: str) -> str:
     return path
 
 
+def kafka_home(cache_dir: Path, version: str) -> Path:
+    """``<cache_dir>/kafka-<version>``, resolved; :class:`ConfigurationError` if it would escape.
+
+    The version must be a Maven version and the directory a direct child of the cache dir
+    (after resolving symlinks), so no setting can make the resolver write or delete elsewhere.
+    """
+    if not MAVEN_VERSION.fullmatch(version):
+        raise ConfigurationError(
+            f"SESSIONFLOW_KAFKA_VERSION: must be a Maven version such as 4.4.0 (got {version!r})"
+        )
+    cache = cache_dir.resolve()
+    home = (cache / f"kafka-{version}").resolve()
+    if home.parent != cache:
+        raise ConfigurationError(f"SESSIONFLOW_CACHE_DIR: {home} is not inside {cache}")
+    return home
+
+
 def kafka_libs(cache_dir: Path, version: str) -> Path:
     """Resolve (once) and return the directory holding every jar the broker needs."""
-    home = cache_dir / f"kafka-{version}"
+    home = kafka_home(cache_dir, version)
     libs = home / "libs"
     marker = home / ".resolved"
     if marker.exists() and any(libs.glob("kafka_2.13-*.jar")):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAVEN_VERSION = re.compile(r"\d+\.\d+\.\d+(-[A-Za-z0-9.]+)?")
+"""What ``version`` may be: a Maven release such as ``4.4.0`` or ``4.1.0-rc1``, no path parts."""
 
 
 class LocalKafkaSettings(BaseSettings):
@@ -12,6 +17,14 @@ class LocalKafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SESSIONFLOW_KAFKA_", frozen=True)
 
     version: str = Field(default="4.4.0", description="Apache Kafka version (kafka_2.13).")
+
+    @field_validator("version")
+    @classmethod
+    def _maven_version(cls, value: str) -> str:
+        if not MAVEN_VERSION.fullmatch(value):
+            raise ValueError("must be a Maven version such as 4.4.0")
+        return value
+
     host: str = Field(default="127.0.0.1", description="Address the local broker listens on.")
     port: int = Field(default=9092, ge=1, le=65535, description="Client (PLAINTEXT) port.")
     controller_port: int | None = Field(
