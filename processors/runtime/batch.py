@@ -13,7 +13,7 @@ stored (and is skipped record by record).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -143,10 +143,19 @@ class BatchProcessor:
             self.gauges.count(state)
             self.scheduler.schedule(state)
 
-    async def tick(self, now_ms: int, store: StateStore) -> int:
-        """Fire every deadline due at ``now_ms``; the number of events emitted."""
+    async def tick(
+        self, now_ms: int, store: StateStore, ready: Callable[[str], bool] = lambda _: True
+    ) -> int:
+        """Fire every deadline due at ``now_ms``; the number of events emitted.
+
+        A deadline of a session for which ``ready`` is false (its partition is not folded up
+        to its end: later events may already wait there) is put back for the next tick.
+        """
         emissions = []
         for due in self.scheduler.pop_due(now_ms):
+            if not ready(due.session_id):
+                self.scheduler.defer(due)
+                continue
             state = store.get(due.session_id)
             if state is None:
                 continue

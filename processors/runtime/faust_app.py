@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
-from sessionflow.core.kafka_clients import foreign_client_options
+from sessionflow.core.kafka_clients import foreign_client_options, new_admin, new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain.deadletters import Record
 from sessionflow.processors.domain.model import SessionState
@@ -99,10 +100,26 @@ class ProcessorApp:
                     self.positions[record.partition] = record.offset + 1
 
     async def _recovered(self) -> None:
-        """After recovery: dead-letter marks of owned partitions, deadlines of their sessions."""
+        """After recovery: read positions, dead-letter marks, deadlines of the sessions held."""
+        await self._seek_uncommitted()
         if self.dead_letters is not None:
             await self.dead_letters.resume(self.owned_partitions())
         self.processor.recount(state for _, state in self.store.items())
+
+    async def _seek_uncommitted(self) -> None:
+        """Seek owned partitions without a committed offset to their beginning.
+
+        faust seeks to committed offsets once recovery is done, but aiokafka skips a
+        committed offset of None or 0; records it prefetched during recovery and faust then
+        dropped would be skipped for good. An explicit seek makes them be read again.
+        """
+        owned = sorted(self.owned_partitions())
+        if not owned:
+            return
+        starts = await committed_or_beginning(self.kafka, self.settings.faust_id, owned)
+        for partition, offset in starts.items():
+            await self.app.consumer.seek(TP(self.kafka.topic, partition), offset)
+            self.positions[partition] = offset
 
     async def _revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[TP] = args[0] if args else kwargs.get("revoked", set())
@@ -115,7 +132,16 @@ class ProcessorApp:
     async def _tick(self) -> None:
         if self.app.rebalancing:
             return
-        await self.processor.tick(int(time.time() * 1000), self.store)
+        await self.processor.tick(int(time.time() * 1000), self.store, self._caught_up)
+
+    def _caught_up(self, session_id: str) -> bool:
+        """True when the session's partition is folded up to its end as last fetched."""
+        tp = self.app.producer.key_partition(self.kafka.topic, session_id.encode())
+        partition = tp.partition if isinstance(tp, TP) else tp
+        if partition is None or partition not in self.positions:
+            return False
+        highwater = self.app.consumer.highwater(TP(self.kafka.topic, partition))
+        return highwater is not None and self.positions[partition] >= highwater
 
     def owned_partitions(self) -> set[int]:
         """Partitions of the domain topic assigned to this worker now."""
@@ -164,6 +190,29 @@ class _FaustTableStore(CachedStateStore):
             self.remember(session_id, state)
         if sent:
             await asyncio.gather(*sent)
+
+
+async def committed_or_beginning(
+    kafka: KafkaSettings, group: str, partitions: list[int]
+) -> dict[int, int]:
+    """Per partition of ``kafka.topic``: ``group``'s committed offset, else the beginning."""
+    tps = [TopicPartition(kafka.topic, p) for p in partitions]
+    admin = new_admin(kafka)
+    consumer = new_consumer(kafka)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        beginnings = await consumer.beginning_offsets(tps)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    starts = {}
+    for tp in tps:
+        meta = committed.get(tp)
+        offset = meta.offset if meta is not None and meta.offset >= 0 else -1
+        starts[tp.partition] = max(offset, beginnings[tp])
+    return starts
 
 
 def _record(event: EventT[Any]) -> Record:

@@ -85,6 +85,14 @@ class DeadlineScheduler:
             self._buckets.pop(bucket, None)
         return ready
 
+    def defer(self, due: Due) -> None:
+        """Put back a deadline :meth:`pop_due` handed out that could not be acted on yet."""
+        index = self.watchers.index(due.watcher)
+        key = (due.session_id, index, due.item)
+        fired = self._fired.get(due.session_id, {})
+        fired.pop(key, None)
+        self._put(key, due.due_ms)
+
     def forget_sessions(self, keep: Callable[[str], bool]) -> None:
         """Drop every deadline whose session ``keep(session_id)`` rejects (revoked ones)."""
         for key in [k for k in self._due if not keep(k[0])]:

@@ -65,14 +65,20 @@ class Worker:
 
 
 def worker_env(kafka: KafkaSettings, app_id: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a worker of app ``app_id`` on ``kafka``."""
+    """The environment of a worker of app ``app_id`` on ``kafka``.
+
+    Timer plugins are off unless ``extra`` turns them on: simulated sessions are minutes
+    old, and a test about something else must not see them suspended for inactivity.
+    """
     env = {**os.environ, **kafka_env(kafka)}
     env.update(
         SESSIONFLOW_DATA_DIR=str(data_dir),
         SESSIONFLOW_PROCESSOR_APP_ID=app_id,
         SESSIONFLOW_PROCESSOR_BATCH_TIMEOUT_MS="50",
-        **extra,
+        SESSIONFLOW_PROCESSOR_APPROVAL_TIMEOUT_S="0",
+        SESSIONFLOW_PROCESSOR_INACTIVITY_TIMEOUT_S="0",
     )
+    env.update(extra)
     return env
 
 
@@ -81,7 +87,7 @@ def start_worker(env: dict[str, str], log: Path, index: int = 0) -> Worker:
     port = free_ports(1)[0]
     handle = log.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sessionflow.cli", "process",
+        [sys.executable, "-m", "sessionflow.cli", *_verbosity(), "process",
          "--worker-index", str(index), "--web-port", str(port)],
         env=env, stdout=handle, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -89,6 +95,11 @@ def start_worker(env: dict[str, str], log: Path, index: int = 0) -> Worker:
     worker = Worker(port, log, process, env)
     wait_for(lambda: _serving(worker), 90, f"worker on {port} to serve ({log})")
     return worker
+
+
+def _verbosity() -> list[str]:
+    """``-v`` when SESSIONFLOW_TEST_WORKER_VERBOSE is set (debug logs in the worker's log)."""
+    return ["-v"] if os.environ.get("SESSIONFLOW_TEST_WORKER_VERBOSE") else []
 
 
 @contextmanager
@@ -116,13 +127,22 @@ def _serving(worker: Worker) -> bool:
     return status == 200 and body["status"] == "ok"
 
 
-def wait_for(condition: Any, timeout_s: float, what: str) -> None:
-    """Poll ``condition()`` until true; fail naming ``what`` after ``timeout_s``."""
+def wait_for(condition: Any, timeout_s: float, what: str, explain: Any = None) -> None:
+    """Poll ``condition()`` until true; fail naming ``what`` (and ``explain()``) after timeout."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+            detail = f": {explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{detail}")
         time.sleep(0.2)  # polling interval of a condition wait
+
+
+def health(worker: Worker) -> Any:
+    """The worker's /health body, or why it has none."""
+    try:
+        return worker.get("/health")
+    except OSError as exc:
+        return repr(exc)
 
 
 def caught_up(kafka: KafkaSettings, group: list[Worker]) -> bool:

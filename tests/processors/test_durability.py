@@ -13,8 +13,21 @@ from sessionflow.processors.domain.records import to_view
 from sessionflow.producers.simulator import simulate
 from tests.processors.conftest import CODEC, recent_plan, send, topic_records
 from tests.processors.expected import expected_dead_letters
-from tests.processors.harness import Worker, caught_up, start_worker, wait_for, worker_env
-from tests.processors.views import comparable, differences, origin_of
+from tests.processors.harness import (
+    Worker,
+    caught_up,
+    health,
+    start_worker,
+    wait_for,
+    worker_env,
+)
+from tests.processors.views import (
+    comparable,
+    differences,
+    event_id_of,
+    origin_of,
+    reason_of,
+)
 
 
 def _batches(worker: Worker) -> int:
@@ -35,7 +48,7 @@ def _kill_after_some_batches(
     """
     wait_for(
         lambda: _batches(worker) >= batches or caught_up(kafka, [worker]),
-        90, f"{batches} batches before the kill",
+        90, f"{batches} batches before the kill", lambda: health(worker),
     )  # fmt: skip
     worker.kill()
     return start_worker(env, log)
@@ -76,4 +89,6 @@ def test_a_worker_killed_again_and_again_ends_with_the_pure_fold(
     origins = Counter(origin_of(d) for d in dead)
     assert [o for o, n in origins.items() if n > 1] == []  # no dead letter written twice
     injected = sum((expected_dead_letters(sim) for sim in sims), Counter())
-    assert len(dead) == sum(injected.values())
+    originals = {(r.partition, r.offset): r for r in records}
+    found = Counter((reason_of(d), event_id_of(originals[origin_of(d)].value)) for d in dead)
+    assert found == injected
