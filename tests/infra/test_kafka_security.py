@@ -340,3 +340,48 @@ def test_sasl_ssl_port_on_a_broker_formatted_without_it_is_one_line(tmp_path: Pa
     assert "was created without a SASL_SSL listener" in str(caught.value)
     assert "SESSIONFLOW_KAFKA_SASL_SSL_PORT" in str(caught.value)
     assert not broker.status().running
+
+
+# ----------------------------------------------------------------------------- README
+
+
+def readme_secured_example() -> tuple[dict[str, str], list[str]]:
+    """The README's secured-cluster example: its exported variables and its command."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("A secured cluster", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    exported: dict[str, str] = {}
+    command: list[str] = []
+    for line in block.splitlines():
+        code = line.split("#", 1)[0].strip()
+        if code.startswith("export "):
+            name, value = code.removeprefix("export ").split("=", 1)
+            exported[name] = value.strip("'")
+        elif code:
+            command = code.split()
+    return exported, command
+
+
+def test_the_readme_secured_example_works_on_a_real_sasl_ssl_listener(
+    secured_broker: LocalKafka,
+) -> None:
+    exported, command = readme_secured_example()
+    real = secured(secured_broker, "SCRAM-SHA-512")
+    asyncio.run(create_topics(real))
+    ours = kafka_env(real)  # the example's names, with this broker's values
+    env = {**os.environ, **{name: ours[name] for name in exported}}
+    env.update(KAFKA_TOPIC=real.topic, KAFKA_DLQ_TOPIC=real.dlq_topic)
+
+    assert command[0] == "sessionflow"
+    assert set(exported) == {
+        "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM",
+        "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE",
+    }  # fmt: skip
+    assert exported["KAFKA_SECURITY_PROTOCOL"] == env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert exported["KAFKA_SASL_MECHANISM"] == env["KAFKA_SASL_MECHANISM"]
+    result = subprocess.run(
+        [sys.executable, "-m", "sessionflow.cli", *command[1:]],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert real.topic in result.stdout
