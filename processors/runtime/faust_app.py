@@ -83,6 +83,7 @@ class ProcessorApp:
         self.app.on_partitions_revoked.connect(self._revoked)
         self.app.timer(interval=1.0)(self._tick)
         self.batches = 0
+        self.ticks = 0
         self.positions: dict[int, int] = {}
         """Per partition of the domain topic: the offset after the last record folded."""
 
@@ -133,6 +134,7 @@ class ProcessorApp:
         if self.app.rebalancing:
             return
         await self.processor.tick(int(time.time() * 1000), self.store, self._caught_up)
+        self.ticks += 1
 
     def _caught_up(self, session_id: str) -> bool:
         """True when the session's partition is folded up to its end as last fetched."""

@@ -60,6 +60,7 @@ def install_views(papp: ProcessorApp) -> None:
                 "worker": str(app.conf.canonical_url),
                 "partitions": sorted(papp.owned_partitions()),
                 "batches": papp.batches,
+                "ticks": papp.ticks,
                 "positions": {str(p): o for p, o in sorted(papp.positions.items())},
             }
         )
