@@ -7,7 +7,6 @@ SIGINT/SIGTERM, stopping cleanly.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,8 @@ import faust
 from mode import Service
 
 from sessionflow.core.errors import InfrastructureError
-from sessionflow.core.kafka_clients import new_admin
 from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.domain.windows import GlobalStats
 from sessionflow.processors.plugins.registry import PluginRegistry
 from sessionflow.processors.plugins.watchers import (
@@ -44,20 +43,17 @@ class TopicLayout:
 
 
 async def describe_layout(kafka: KafkaSettings) -> TopicLayout:
-    """Partition counts of ``kafka.topic`` and ``kafka.dlq_topic``; both must exist."""
-    admin = new_admin(kafka, request_timeout_ms=15_000)
-    try:
-        await asyncio.wait_for(admin.start(), 30)
-        described = await admin.describe_topics([kafka.topic, kafka.dlq_topic])
-    except Exception as exc:  # aiokafka raises several types for an unreachable cluster
-        raise InfrastructureError(f"cannot describe {kafka.topic}: {exc!r}") from exc
-    finally:
-        await admin.close()
-    counts = {t["topic"]: len(t["partitions"]) for t in described if not t["error_code"]}
-    missing = [name for name in (kafka.topic, kafka.dlq_topic) if not counts.get(name)]
-    if missing:
-        raise InfrastructureError(f"topics {missing} do not exist; run `sessionflow topics create`")
-    return TopicLayout(counts[kafka.topic], counts[kafka.dlq_topic])
+    """Partition counts of ``kafka.topic`` and ``kafka.dlq_topic``; both must exist.
+
+    Raises :class:`InfrastructureError` naming a missing topic (nothing is created).
+    """
+    counts = []
+    for topic in (kafka.topic, kafka.dlq_topic):
+        try:
+            counts.append(len(await partitions_of(kafka, topic)))
+        except InfrastructureError as exc:
+            raise InfrastructureError(f"{exc}; run `sessionflow topics create`") from exc
+    return TopicLayout(*counts)
 
 
 def watchers_of(settings: ProcessorSettings) -> list[Watcher]:

@@ -3,8 +3,9 @@
 Uses the configured Kafka (``KAFKA_BOOTSTRAP_SERVERS``) or starts the local broker, and the
 configured ClickHouse (``CLICKHOUSE_DSN``) or the embedded engine under the data dir. Today
 the run is: topics → simulated sessions with anomalies → read back and checked against the
-simulator's ground truth, every figure printed is a figure checked (the run fails if any
-differs). Processing and the ClickHouse sink join as they land.
+simulator's ground truth → a processor worker folds them, and its state (over its state API)
+and dead letters are checked against the ground truth too. Every figure printed is a figure
+checked (the run fails if any differs). The ClickHouse sink joins when it lands.
 
 Order: every setting is read and checked first, then a configured broker is asked for
 metadata, then ClickHouse is opened, and only then is a local broker started, so a bad input
@@ -14,6 +15,7 @@ fails before anything was started or created.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +27,16 @@ from rich.console import Console
 from rich.table import Table
 
 from sessionflow.cli.checks import checked_dirs, load_kafka
+from sessionflow.cli.demo_processing import (
+    as_expected,
+    dead_letter_reasons,
+    dlq_ends,
+    expected_reasons,
+    expected_states,
+    processor_worker,
+    served_states,
+    wait_caught_up,
+)
 from sessionflow.cli.progress import send_with_progress
 from sessionflow.cli.simulate_cmd import encoded_records
 from sessionflow.core.clickhouse import check_dsn, open_client
@@ -33,6 +45,7 @@ from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.core.topic_reader import offset_bounds, read_range
+from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.producers.settings import ProducerSettings, TopicSettings
 from sessionflow.producers.simulator import AnomalyKind, Simulation, SimulationPlan, simulate
 from sessionflow.producers.topics import create_topics
@@ -49,6 +62,7 @@ class DemoContext:
     paths: PathSettings
     producer: ProducerSettings
     topics: TopicSettings
+    processor: ProcessorSettings
     console: Console
 
 
@@ -86,6 +100,7 @@ def load_context() -> DemoContext:
         paths=checked_dirs(load_settings(PathSettings), create=False),
         producer=load_settings(ProducerSettings),
         topics=load_settings(TopicSettings),
+        processor=load_settings(ProcessorSettings),
         console=Console(),
     )
     check_dsn(ctx.clickhouse, ctx.paths)
@@ -159,9 +174,9 @@ def figures(sim: Simulation, found: Tally) -> list[Figure]:
     ]  # fmt: skip
 
 
-def check_table(rows: list[Figure]) -> Table:
+def check_table(rows: list[Figure], title: str) -> Table:
     """The figures as a table with an ok mark per row."""
-    table = Table(title="read back vs simulator ground truth")
+    table = Table(title=title)
     for column in ("figure", "expected", "found", "ok"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for row in rows:
@@ -175,7 +190,9 @@ def mismatches(rows: list[Figure]) -> str | None:
     return "; ".join(wrong) or None
 
 
-def run_simulation(ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan) -> list[Figure]:
+def run_simulation(
+    ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan
+) -> tuple[Simulation, list[Figure]]:
     """Send the plan's sessions, read them back, compare every figure with the ground truth."""
     codec = EventCodec()
     sim = simulate(plan, codec.encode)
@@ -193,7 +210,43 @@ def run_simulation(ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan)
         f"{sim.dead_letter_count()} rule-breaking records for {kafka.dlq_topic}"
     )
     rows = figures(sim, found)
-    ctx.console.print(check_table(rows))
+    ctx.console.print(check_table(rows, "read back vs simulator ground truth"))
+    return sim, rows
+
+
+def run_processing(
+    ctx: DemoContext, kafka: KafkaSettings, sim: Simulation, dlq_before: dict[int, int]
+) -> list[Figure]:
+    """A processor worker folds the topic; its state and dead letters against the truth."""
+    log = ctx.paths.data_dir / "logs" / "processor.log"
+    with processor_worker(kafka, ctx.processor, ctx.paths.data_dir, log) as url:
+        ctx.console.print(f"[bold]process[/]: worker serving {url} (log {log})")
+        wait_caught_up(kafka, ctx.processor.faust_id)
+        expected = expected_states(sim)
+        served = served_states(url, list(expected))
+        reasons = dead_letter_reasons(kafka, dlq_before, dlq_ends(kafka))
+    timeout_s = ctx.processor.inactivity_timeout_s
+    idle_before = int((time.time() - timeout_s) * 1000) if timeout_s > 0 else None
+    rows = processing_figures(expected, served, idle_before, expected_reasons(sim), reasons)
+    ctx.console.print(check_table(rows, "processor state and dead letters vs ground truth"))
+    return rows
+
+
+def processing_figures(
+    expected: dict[str, tuple[str, int, int]],
+    served: dict[str, tuple[str, int]],
+    idle_before_ms: int | None,
+    want: Counter[str],
+    found: Counter[str],
+) -> list[Figure]:
+    """Sessions, their statuses and events, and dead letters by reason: expected vs found."""
+    right = sum(1 for sid, e in expected.items() if as_expected(e, served.get(sid), idle_before_ms))
+    rows = [
+        Figure("sessions in state", len(expected), len(served)),
+        Figure("sessions with the right status and events", len(expected), right),
+    ]
+    for reason in sorted(set(want) | set(found)):
+        rows.append(Figure(f"dead letters: {reason}", want[reason], found[reason]))
     return rows
 
 
@@ -221,9 +274,14 @@ def demo(sessions: int, seed: int) -> None:
         end=datetime.now(UTC),  # event time: the simulated sessions end now
         anomalies=dict.fromkeys(AnomalyKind, 3),
     )
-    wrong = mismatches(run_simulation(ctx, kafka, plan))
+    dlq_before = dlq_ends(kafka)
+    sim, rows = run_simulation(ctx, kafka, plan)
+    wrong = mismatches(rows)
     if wrong is not None:
         raise click.ClickException(f"read back differs from the ground truth: {wrong}")
+    wrong = mismatches(run_processing(ctx, kafka, sim, dlq_before))
+    if wrong is not None:
+        raise click.ClickException(f"the processor differs from the ground truth: {wrong}")
     ctx.console.print(
         "[green]done[/]: `sessionflow topics describe` shows the topics; "
         "`sessionflow kafka down` stops the local broker."

@@ -186,3 +186,24 @@ class ClickHouseSettings(BaseSettings):
         if self.dsn is not None:
             return self.dsn.get_secret_value()
         return f"chdb://{(paths.data_dir / 'clickhouse').resolve()}"
+
+
+def kafka_child_environment(kafka: KafkaSettings) -> dict[str, str]:
+    """``kafka`` as the ``KAFKA_*`` environment variables a sessionflow child process reads
+    (TLS files as paths, booleans as ``true``/``false``).
+
+    Secrets are included in plain text: use it for a child's environment only, never for
+    output or logs.
+    """
+    env: dict[str, str] = {}
+    for name, value in kafka.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        env[f"KAFKA_{name.upper()}"] = text
+    return env

@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
-
 from sessionflow.core.errors import ConfigurationError, InfrastructureError
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
-from sessionflow.core.settings import KafkaSettings, PathSettings
+from sessionflow.core.settings import KafkaSettings, PathSettings, kafka_child_environment
 
 # testcontainers' KafkaContainer drives Confluent's image scripts (/etc/confluent/docker),
 # so it takes a cp-kafka image; 7.9 is Apache Kafka 3.9 in KRaft mode.
@@ -145,21 +143,6 @@ def kafka_broker() -> Iterator[KafkaSettings]:
 
 
 def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
-    """``kafka`` as the ``KAFKA_*`` environment variables a sessionflow subprocess reads
-    (TLS files as paths, booleans as ``true``/``false``).
-
-    For handing a test's broker to a child process; secrets are included in plain text, so
-    use it for a child's environment only, never for output.
-    """
-    env: dict[str, str] = {}
-    for name, value in kafka.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            text = value.get_secret_value()
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = str(value)
-        env[f"KAFKA_{name.upper()}"] = text
-    return env
+    """``kafka`` as the ``KAFKA_*`` environment of a child process (see
+    :func:`sessionflow.core.settings.kafka_child_environment`)."""
+    return kafka_child_environment(kafka)

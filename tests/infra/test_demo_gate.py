@@ -12,7 +12,8 @@ from collections import Counter
 
 import pytest
 
-from sessionflow.cli.demo_cmd import Tally, figures, mismatches, tally
+from sessionflow.cli.demo_cmd import Tally, figures, mismatches, processing_figures, tally
+from sessionflow.cli.demo_processing import expected_reasons, expected_states
 from sessionflow.cli.simulate_cmd import encoded_records
 from sessionflow.producers.simulator import DEFAULT_START, AnomalyKind, SimulationPlan, simulate
 from sessionflow.schemas import EventCodec
@@ -63,3 +64,39 @@ def test_any_one_differing_figure_fails_the_gate(read_back: Tally, wrong_figure:
     assert verdict is not None
     assert verdict.startswith(f"{wrong_figure}: expected ")
     assert ";" not in verdict  # only that figure differs
+
+
+# ----------------------------------------------------------------------------- processing
+
+
+def _truth() -> tuple[dict[str, tuple[str, int, int]], dict[str, tuple[str, int]]]:
+    expected = expected_states(SIM)
+    return expected, {sid: (status, events) for sid, (status, events, _) in expected.items()}
+
+
+def test_a_faithful_processor_passes_and_each_kind_of_difference_fails() -> None:
+    expected, served = _truth()
+    reasons = expected_reasons(SIM)
+    some = next(iter(served))
+    wrong_status = {**served, some: ("ENDED" if served[some][0] != "ENDED" else "ACTIVE", 1)}
+    missing = {sid: v for sid, v in served.items() if sid != some}
+    fewer = Counter(reasons)
+    fewer[next(iter(reasons))] -= 1
+
+    assert mismatches(processing_figures(expected, served, None, reasons, reasons)) is None
+    assert mismatches(processing_figures(expected, wrong_status, None, reasons, reasons))
+    assert mismatches(processing_figures(expected, missing, None, reasons, reasons))
+    assert mismatches(processing_figures(expected, served, None, reasons, fewer))
+    assert sorted(reasons) == sorted(k.value for k in AnomalyKind)
+
+
+def test_an_idle_active_session_may_be_suspended_by_the_inactivity_watcher() -> None:
+    expected, served = _truth()
+    active = next(sid for sid, (status, _, _) in expected.items() if status == "ACTIVE")
+    _, events, last_ms = expected[active]
+    suspended = {**served, active: ("SUSPENDED", events + 1)}
+    none: Counter[str] = Counter()
+
+    assert mismatches(processing_figures(expected, suspended, last_ms + 1, none, none)) is None
+    assert mismatches(processing_figures(expected, suspended, last_ms, none, none))
+    assert mismatches(processing_figures(expected, suspended, None, none, none))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import fold
-from sessionflow.processors.domain.records import to_view
+from sessionflow.processors.domain.records import from_record, to_view
+from sessionflow.schemas.state_codec import StateCodec
 from tests.processors.conftest import CODEC, SimulationFactory, topic_records
 from tests.processors.expected import (
     expected_dead_letters,
@@ -49,6 +50,11 @@ def test_state_over_http_and_dead_letters_equal_the_ground_truth(
     assert stats["dead_letters"] == dict(
         Counter(r for r, _ in expected_dead_letters(sim).elements())
     )
+
+    changelog = f"{app_id}-v1-sessions-changelog"
+    stream = {r.key.decode(): r.value for r in topic_records(topics, changelog) if r.key}
+    decoded = {sid: from_record(StateCodec().decode(v)) for sid, v in stream.items()}
+    assert decoded == pure.states  # the state stream a sink or replay reads, latest per key
 
     dead = topic_records(topics, topics.dlq_topic)
     by_origin = {origin_of(d): d for d in dead}
