@@ -61,8 +61,9 @@ def process_command(
     )
     asyncio.run(ensure_reachable(kafka))  # refused, TLS, SASL: one precise line
     layout = asyncio.run(describe_layout(kafka))
+    verbose = bool(ctx.find_root().params.get("verbose"))
     if workers > 1:
-        raise SystemExit(_supervise(workers, settings.web_port))
+        raise SystemExit(_supervise(workers, settings.web_port, verbose))
     identity = default_identity(paths.data_dir, settings, worker_index)
     identity.data_dir.mkdir(parents=True, exist_ok=True)
     click.echo(
@@ -71,26 +72,15 @@ def process_command(
         f"plugins: {', '.join(registry.names) or 'none'}",
         err=True,
     )
-    verbose = bool(ctx.find_root().params.get("verbose"))
     run_worker(build_worker(kafka, settings, identity, registry, layout), verbose=verbose)
 
 
-def _supervise(workers: int, first_port: int) -> int:
+def _supervise(workers: int, first_port: int, verbose: bool) -> int:
     """Run ``workers`` worker processes; stop them all on SIGINT/SIGTERM or when one fails."""
+    base = [sys.executable, "-m", "sessionflow.cli", *(["-v"] if verbose else []), "process"]
     children = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sessionflow.cli",
-                "process",
-                "--worker-index",
-                str(index),
-                "--web-port",
-                str(first_port + index),
-            ],
-        )
-        for index in range(workers)
+        subprocess.Popen([*base, "--worker-index", str(i), "--web-port", str(first_port + i)])
+        for i in range(workers)
     ]
     stopping = False
 
