@@ -233,6 +233,13 @@ _PRIMITIVE_LINES: Final[Mapping[str, tuple[str, ...]]] = {
         "w(b)",
     ),
     "long": ("w(long_bytes({x}))",),
+    "bytes": (
+        "if not isinstance({x}, (bytes, bytearray)):",
+        "    raise TypeError('bytes expected')",
+        "n = len({x})",
+        "w(BYTE[n << 1] if n < 64 else varint(n << 1))",
+        "w(bytes({x}))",
+    ),
     "boolean": (
         "if {x} is True:",
         "    w(b'\\x01')",
@@ -308,4 +315,28 @@ class EnvelopeWriter:
         tag, by_dict, by_model = self._payloads[record_name]
         parts: list[bytes | bytearray] = [header]
         self._envelope(envelope, tag, by_model if from_model else by_dict, payload, parts.append)
+        return b"".join(parts)
+
+
+class RecordWriter:
+    """Generated encoder for one plain record schema (no payload union), e.g. the state.
+
+    ``from_model`` reads fields as attributes (dataclasses, named tuples, models), else as a
+    mapping. Same contract as :class:`EnvelopeWriter`: fastavro's bytes, or one of
+    :data:`ENCODE_ERRORS` for anything it is unsure of (the caller falls back to fastavro).
+    """
+
+    __slots__ = ("_encode", "complete", "source")
+
+    def __init__(self, parsed: Mapping[str, Any], *, from_model: bool) -> None:
+        generator = _Generator(parsed.get("__named_schemas", {}), from_model)
+        self._encode = cast(Encoder, generator.encoder(generator.record(parsed)))
+        self.complete: bool = not generator.unsupported
+        """False if some node has no fast encoder (every datum then falls back)."""
+        self.source: str = "\n".join(generator.sources)
+
+    def write(self, header: bytes, datum: Any) -> bytes:
+        """``header`` + the Avro body of ``datum``; raises one of :data:`ENCODE_ERRORS`."""
+        parts: list[bytes | bytearray] = [header]
+        self._encode(datum, parts.append)
         return b"".join(parts)

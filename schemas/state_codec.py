@@ -25,6 +25,7 @@ from sessionflow.schemas.errors import (
     SchemaLoadError,
     UnknownFingerprintError,
 )
+from sessionflow.schemas.fastwrite import RecordWriter
 from sessionflow.schemas.registry import crc64_avro_fingerprint, strip_logical_types
 
 STATE_MARKER: Final = b"\xc3\x01"
@@ -65,13 +66,14 @@ def load_state_versions() -> tuple[StateVersion, ...]:
 class StateCodec:
     """Encoder/decoder of session state values; build once per process and share."""
 
-    __slots__ = ("_header", "_readers", "_writer", "current", "versions")
+    __slots__ = ("_fast", "_header", "_readers", "_writer", "current", "versions")
 
     def __init__(self, versions: tuple[StateVersion, ...] | None = None) -> None:
         self.versions = versions if versions is not None else load_state_versions()
         self.current = self.versions[-1]
         self._writer = self.current.parsed
         self._header = STATE_MARKER + self.current.fingerprint
+        self._fast = RecordWriter(self._writer, from_model=True)
         self._readers = {
             v.fingerprint: (v.parsed, None if v is self.current else self.current.parsed)
             for v in self.versions
@@ -83,6 +85,15 @@ class StateCodec:
         out.write(self._header)
         schemaless_writer(out, self._writer, state)
         return out.getvalue()
+
+    def encode_object(self, state: Any) -> bytes:
+        """Single-object encoding of any object whose attributes are the schema's fields.
+
+        A generated encoder, byte-identical to :meth:`encode` of the same content (about
+        four times faster); raises one of :data:`ENCODE_ERRORS` for a value it cannot
+        encode, so the caller falls back to :meth:`encode` of a plain record.
+        """
+        return self._fast.write(self._header, state)
 
     def decode(self, data: bytes) -> dict[str, Any]:
         """The state dict of ``data``, projected on the current schema; raises DecodeError."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 
 from sessionflow.processors.domain.model import SessionState
 from sessionflow.processors.domain.records import from_record, to_record
+from sessionflow.schemas.fastwrite import ENCODE_ERRORS
 from sessionflow.schemas.state_codec import StateCodec
 
 
@@ -47,8 +48,11 @@ class CachedStateStore:
             self._remember(session_id, state)
 
     def encode(self, state: SessionState) -> bytes:
-        """The state contract's bytes of ``state``."""
-        return self._codec.encode(to_record(state))
+        """The state contract's bytes of ``state`` (generated encoder, fastavro as fallback)."""
+        try:
+            return self._codec.encode_object(state)
+        except ENCODE_ERRORS:
+            return self._codec.encode(to_record(state))
 
     def remember(self, session_id: str, state: SessionState) -> None:
         """Cache ``state`` as the current one of ``session_id``."""

@@ -149,3 +149,13 @@ def test_the_fold_never_changes_the_states_it_is_given(sim: Simulation) -> None:
     fold(states, records[len(records) // 2 :], CODEC)
 
     assert {sid: to_record(s) for sid, s in states.items()} == snapshot
+
+
+def test_the_generated_state_encoder_writes_fastavros_bytes(sim: Simulation) -> None:
+    states, _ = fold_in_batches(records_of(sim), [len(sim.records)])
+    state_codec = StateCodec()
+
+    fast = {sid: state_codec.encode_object(s) for sid, s in states.items()}
+
+    assert fast == {sid: state_codec.encode(to_record(s)) for sid, s in states.items()}
+    assert any(s.scopes and s.tool_calls and s.stats.tokens_by_model for s in states.values())
