@@ -158,4 +158,4 @@ def test_the_generated_state_encoder_writes_fastavros_bytes(sim: Simulation) -> 
     fast = {sid: state_codec.encode_object(s) for sid, s in states.items()}
 
     assert fast == {sid: state_codec.encode(to_record(s)) for sid, s in states.items()}
-    assert any(s.scopes and s.tool_calls and s.stats.tokens_by_model for s in states.values())
+    assert any(s.scopes and s.tool_calls and s.message_usage for s in states.values())
