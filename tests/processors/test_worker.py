@@ -50,6 +50,16 @@ def test_state_over_http_and_dead_letters_equal_the_ground_truth(
     assert stats["dead_letters"] == dict(
         Counter(r for r, _ in expected_dead_letters(sim).elements())
     )
+    valid = [r.event for r in sim.records if r.anomaly is None and r.event is not None]
+    per_type = Counter(e.event_type.value for e in valid)
+    served_per_type: Counter[str] = Counter()
+    for counts in stats["events_per_minute"].values():
+        served_per_type.update(counts)
+    assert served_per_type == per_type
+    ran = [e for e in valid if e.event_type.value in ("tool_call.completed", "tool_call.failed")]
+    timed = [e for e in ran if e.payload.duration_ms is not None]  # type: ignore[union-attr]
+    assert stats["latency_ms"]["tool_execution_ms"]["count"] == len(timed)
+    assert stats["active_sessions"] == sum(1 for e in expected.values() if e.status == "ACTIVE")
 
     changelog = f"{app_id}-v1-sessions-changelog"
     stream = {r.key.decode(): r.value for r in topic_records(topics, changelog) if r.key}
