@@ -25,6 +25,7 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from faust.sensors import Monitor
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
@@ -228,6 +229,22 @@ def _record(event: EventT[Any]) -> Record:
     )  # fmt: skip
 
 
+class _QuietMonitor(Monitor):
+    """faust's monitor without its per-message bookkeeping (the state API has the figures)."""
+
+    def on_message_in(self, *args: Any) -> None: ...
+    def on_stream_event_in(self, *args: Any) -> None: ...
+    def on_stream_event_out(self, *args: Any, **kwargs: Any) -> None: ...
+    def on_message_out(self, *args: Any) -> None: ...
+    def on_table_get(self, *args: Any) -> None: ...
+    def on_table_set(self, *args: Any) -> None: ...
+    def on_send_initiated(self, *args: Any, **kwargs: Any) -> None: ...
+    def on_send_completed(self, *args: Any) -> None: ...
+    def on_commit_initiated(self, *args: Any) -> None: ...
+    def on_commit_completed(self, *args: Any) -> None: ...
+    def on_tp_commit(self, *args: Any) -> None: ...
+
+
 def _app_options(
     kafka: KafkaSettings, settings: ProcessorSettings, identity: WorkerIdentity, partitions: int
 ) -> dict[str, Any]:
@@ -253,6 +270,7 @@ def _app_options(
         "processing_guarantee": "at_least_once",
         "autodiscover": False,
         "web_in_thread": False,
+        "monitor": _QuietMonitor(),
     }
 
 
