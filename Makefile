@@ -34,10 +34,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-## bench: codec and producer benchmarks (figures and ratios, not pass/fail)
+## bench: codec, producer and processor benchmarks (figures and ratios, not pass/fail)
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_producer.py
+	$(BIN)/python bench/bench_processor.py
 
 ## readme: regenerate the settings table in README.md
 readme: $(STAMP)
