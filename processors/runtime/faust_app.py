@@ -132,19 +132,23 @@ class ProcessorApp:
             self.dead_letters.forget(tp.partition for tp in revoked if tp.topic == self.kafka.topic)
 
     async def _tick(self) -> None:
-        if self.app.rebalancing:
+        """Fire due timers, once every partition held is folded to its end.
+
+        While any partition lags, later events of a session may be waiting there, so timers
+        wait too (and a tick costs nothing while catching up).
+        """
+        if self.app.rebalancing or not self._caught_up():
             return
-        await self.processor.tick(int(time.time() * 1000), self.store, self._caught_up)
+        await self.processor.tick(int(time.time() * 1000), self.store)
         self.ticks += 1
 
-    def _caught_up(self, session_id: str) -> bool:
-        """True when the session's partition is folded up to its end as last fetched."""
-        tp = self.app.producer.key_partition(self.kafka.topic, session_id.encode())
-        partition = tp.partition if isinstance(tp, TP) else tp
-        if partition is None or partition not in self.positions:
-            return False
-        highwater = self.app.consumer.highwater(TP(self.kafka.topic, partition))
-        return highwater is not None and self.positions[partition] >= highwater
+    def _caught_up(self) -> bool:
+        """True when every partition held is folded up to its end as last fetched."""
+        for partition in self.owned_partitions():
+            highwater = self.app.consumer.highwater(TP(self.kafka.topic, partition))
+            if highwater is None or self.positions.get(partition, -1) < highwater:
+                return False
+        return True
 
     def owned_partitions(self) -> set[int]:
         """Partitions of the domain topic assigned to this worker now."""
