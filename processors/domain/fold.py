@@ -51,13 +51,15 @@ class Decoder(Protocol):
 class FoldResult:
     """What a batch did: the states it changed, its dead letters, the events it applied.
 
-    ``states`` maps session id -> new state, for the sessions the batch changed only;
+    ``states`` maps session id -> new state, for the sessions the batch changed only, and
+    ``partitions`` each of them to the partition its records came from;
     ``applied`` lists (record, event) in record order, for plugins and windowed statistics;
     ``latencies`` the (name, ms) latencies that took state to measure (time to first chunk,
     approval wait), for the windowed statistics.
     """
 
     states: dict[str, SessionState] = field(default_factory=dict)
+    partitions: dict[str, int] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     applied: list[tuple[Record, dict[str, Any]]] = field(default_factory=list)
     latencies: list[tuple[str, int]] = field(default_factory=list)
@@ -93,6 +95,7 @@ def fold(states: StateLookup, records: Iterable[Record], codec: Decoder) -> Fold
         new_state = _fold_one(result, state, record, event)
         if new_state is not None:
             changed[session_id] = new_state
+            result.partitions[session_id] = record.partition
     return result
 
 

@@ -36,8 +36,9 @@ class StateStore(Protocol):
 
     def get(self, session_id: str, /) -> SessionState | None: ...
 
-    async def put(self, states: Mapping[str, SessionState]) -> None:
-        """Store ``states``; return once they are durable (written to the changelog)."""
+    async def put(self, states: Mapping[str, SessionState], partitions: Mapping[str, int]) -> None:
+        """Store ``states`` (``partitions``: each one's source partition); return once they
+        are durable (written to the changelog)."""
         ...
 
 
@@ -125,7 +126,7 @@ class BatchProcessor:
                 self.gauges.count(previous, -1)
             self.gauges.count(state)
             self.scheduler.schedule(state)
-        await store.put(result.states)
+        await store.put(result.states, result.partitions)
         self.stats.add_events(event for _, event in result.applied)
         for name, value in result.latencies:
             self.stats.observe(name, value)

@@ -171,23 +171,20 @@ class _FaustTableStore(CachedStateStore):
     def __init__(self, table: Any, codec: StateCodec) -> None:
         super().__init__(table, codec)
         self._event_of_partition: dict[int, EventT[Any]] = {}
-        self._partition_of: dict[str, int] = {}
 
     def batch_events(self, events: list[EventT[Any]]) -> None:
-        """Remember, for the batch about to be folded, an event per partition and per key."""
+        """Remember, for the batch about to be folded, an event of each partition."""
         self._event_of_partition = {e.message.partition: e for e in events}
-        self._partition_of = {
-            e.message.key.decode(errors="replace"): e.message.partition
-            for e in events
-            if e.message.key is not None
-        }
 
-    async def put(self, states: Mapping[str, SessionState]) -> None:
+    async def put(
+        self, states: Mapping[str, SessionState], partitions: Mapping[str, int] | None = None
+    ) -> None:
+        assert partitions is not None, "the faust table files states by their partition"
         table: Any = self._table
         sent = []
         for session_id, state in states.items():
             key, value = session_id.encode(), self.encode(state)
-            event = self._event_of_partition[self._partition_of[session_id]]
+            event = self._event_of_partition[partitions[session_id]]
             token = _current_event.set(weakref.ref(event))
             try:
                 table.data[key] = value

@@ -41,8 +41,10 @@ class CachedStateStore:
         self._remember(session_id, state)
         return state
 
-    async def put(self, states: Mapping[str, SessionState]) -> None:
-        """Store ``states`` in the table."""
+    async def put(
+        self, states: Mapping[str, SessionState], partitions: Mapping[str, int] | None = None
+    ) -> None:
+        """Store ``states`` in the table (``partitions`` is not needed here)."""
         for session_id, state in states.items():
             self._table[session_id.encode()] = self.encode(state)
             self._remember(session_id, state)
