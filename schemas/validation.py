@@ -40,15 +40,15 @@ def validate_event(data: Mapping[str, Any]) -> EventEnvelope:
     """
     fields = dict(data)
     millis = fields.get("occurred_at")
-    if isinstance(millis, int) and not isinstance(millis, bool):
-        fields["occurred_at"] = millis_to_datetime(millis)
     try:
+        if isinstance(millis, int) and not isinstance(millis, bool):
+            fields["occurred_at"] = millis_to_datetime(millis)
         return EventEnvelope.model_validate(fields)
     except ValidationError as exc:
         raise validation_error(fields.get("event_type"), exc) from None
     except OverflowError as exc:
         raise EventValidationError(
-            str(fields.get("event_type", "")), "occurred_at", str(exc)
+            str(fields.get("event_type", "")), "occurred_at", f"out of the datetime range ({exc})"
         ) from None
 
 

@@ -108,6 +108,8 @@ def test_encode_record_names_the_field_the_models_reject() -> None:
         EventValidationError, match=r"^message\.created: payload: must be a mapping"
     ):
         CODEC.encode_record({**record, "payload": None})
+    with pytest.raises(EventValidationError, match=r"occurred_at: out of the datetime range"):
+        CODEC.encode_record({**record, "occurred_at": 2**63})  # past Avro's long, past datetime
 
 
 def test_validate_event_accepts_the_fast_path_shape() -> None:
