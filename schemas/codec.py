@@ -39,6 +39,7 @@ from sessionflow.schemas.errors import (
     TruncatedBodyError,
     UnknownFingerprintError,
 )
+from sessionflow.schemas.fastread import Reader, RecordReader
 from sessionflow.schemas.fastwrite import ENCODE_ERRORS, EnvelopeWriter
 from sessionflow.schemas.models import PAYLOAD_MODELS, ContractModel, EventEnvelope
 from sessionflow.schemas.registry import SchemaVersion, load_published
@@ -93,11 +94,13 @@ class EventCodec:
         self._header = MARKER + self.writer.fingerprint
         self._fast = EnvelopeWriter(self._writer)  # fastavro stays the reference and fallback
         reader = self.current.parsed_raw
-        # private plain dicts (never mutated after construction): faster lookups than proxies
-        self._decoders: dict[bytes, tuple[Any, Any]] = {
-            item.fingerprint: (item.parsed_raw, None if item is self.current else reader)
-            for item in self.versions
-        }
+        # private plain dicts (never mutated after construction): faster lookups than proxies;
+        # per writer fingerprint: the generated reader, then fastavro's schemas (its fallback)
+        self._decoders: dict[bytes, tuple[Reader, Any, Any]] = {}
+        for item in self.versions:
+            resolved = None if item is self.current else reader
+            fast = RecordReader(item.parsed_raw, resolved).read
+            self._decoders[item.fingerprint] = (fast, item.parsed_raw, resolved)
         self._record_to_type: dict[str, str] = dict(_RECORD_TO_TYPE)
 
     # ------------------------------------------------------------------ encoding
@@ -202,7 +205,9 @@ class EventCodec:
         """Decode to a plain dict projected on the current reader schema (no pydantic).
 
         ``occurred_at`` comes back as int milliseconds since the epoch (UTC).
-        Raises only :class:`DecodeError` subclasses.
+        Raises only :class:`DecodeError` subclasses. The generated reader
+        (:mod:`~sessionflow.schemas.fastread`) decodes ``bytes``; whatever it declines, and any
+        other buffer, fastavro decodes or classifies, so results and errors are fastavro's.
         """
         if not isinstance(data, _BINARY):
             raise BadMarkerError(f"expected bytes, got {type(data).__name__}")
@@ -212,20 +217,15 @@ class EventCodec:
         schemas = self._decoders.get(fingerprint)
         if schemas is None:
             raise UnknownFingerprintError(fingerprint)
-        stream = BytesIO(data)
-        stream.seek(HEADER_SIZE)
-        try:
-            record: Any = schemaless_reader(
-                stream,
-                schemas[0],
-                schemas[1],
-                return_record_name=True,
-                return_record_name_override=True,
-            )
-        except Exception as exc:
-            raise _classify(exc) from exc
-        if stream.tell() != len(data):
-            raise TrailingBytesError(f"{len(data) - stream.tell()} bytes after the record")
+        if type(data) is bytes:
+            try:
+                record, end = schemas[0](data, HEADER_SIZE)
+            except Exception:  # declined (odd or invalid bytes): fastavro decides, as before
+                record, end = _read_fastavro(data, schemas[1], schemas[2])
+        else:  # a bytearray or memoryview: fastavro reads it
+            record, end = _read_fastavro(data, schemas[1], schemas[2])
+        if end != len(data):
+            raise TrailingBytesError(f"{len(data) - end} bytes after the record")
         record_name, payload = record["payload"]
         if self._record_to_type.get(record_name) != record["event_type"]:
             raise InconsistentEventError(
@@ -252,6 +252,21 @@ class EventCodec:
             if item.fingerprint == fingerprint:
                 return item.version
         raise UnknownFingerprintError(fingerprint)
+
+
+def _read_fastavro(
+    data: bytes | bytearray | memoryview, writer: Any, reader: Any
+) -> tuple[Any, int]:
+    """fastavro's record at :data:`HEADER_SIZE` and where it ended; raises :class:`DecodeError`."""
+    stream = BytesIO(data)
+    stream.seek(HEADER_SIZE)
+    try:
+        record = schemaless_reader(
+            stream, writer, reader, return_record_name=True, return_record_name_override=True
+        )
+    except Exception as exc:
+        raise _classify(exc) from exc
+    return record, stream.tell()
 
 
 def _classify(exc: Exception) -> DecodeError:
