@@ -25,6 +25,7 @@ from typing import Any
 
 import faust
 from aiokafka import TopicPartition
+from faust.exceptions import ConsumerNotStarted
 from faust.sensors import Monitor
 from faust.streams import _current_event
 from faust.types import TP, EventT
@@ -151,10 +152,12 @@ class ProcessorApp:
         return True
 
     def owned_partitions(self) -> set[int]:
-        """Partitions of the domain topic assigned to this worker now."""
-        return {
-            tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.kafka.topic
-        }
+        """Partitions of the domain topic assigned to this worker now (none while starting)."""
+        try:
+            assigned = self.app.consumer.assignment()
+        except ConsumerNotStarted:  # the web server answers before the consumer thread runs
+            return set()
+        return {tp.partition for tp in assigned if tp.topic == self.kafka.topic}
 
 
 class _FaustTableStore(CachedStateStore):
@@ -267,6 +270,9 @@ def _app_options(
         "producer_acks": -1,
         "producer_linger_ms": 5,
         "stream_buffer_maxsize": 32768,
+        # faust >= 0.14's repaired Cython fast path: the stream takes what already sits in its
+        # queue instead of awaiting a wait_for task per message (off by default upstream)
+        "cython_optimizations": True,
         "consumer_auto_offset_reset": "earliest",
         "processing_guarantee": "at_least_once",
         "autodiscover": False,
