@@ -112,3 +112,16 @@ class StateCodec:
         if not isinstance(record, dict):
             raise MalformedBodyError("state body is not a record")
         return record
+
+
+STATE_TABLE: Final = "sessions"
+"""Name of the processors' session table; its changelog is the state stream."""
+
+
+def state_topic(group: str) -> str:
+    """The state stream of processors running as ``group`` (app id and state version).
+
+    Keys are session ids (UTF-8), values states of this contract; one record per changed
+    session per batch, the latest per key is the current state.
+    """
+    return f"{group}-{STATE_TABLE}-changelog"

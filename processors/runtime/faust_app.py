@@ -38,9 +38,9 @@ from sessionflow.processors.runtime.batch import BatchProcessor
 from sessionflow.processors.runtime.deadletter_writer import DeadLetterWriter
 from sessionflow.processors.runtime.store import CachedStateStore
 from sessionflow.processors.settings import ProcessorSettings
-from sessionflow.schemas.state_codec import StateCodec
+from sessionflow.schemas.state_codec import STATE_TABLE, StateCodec
 
-TABLE_NAME = "sessions"
+TABLE_NAME = STATE_TABLE
 
 
 @dataclass(frozen=True)

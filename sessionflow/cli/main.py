@@ -70,6 +70,7 @@ def _register() -> None:
     from sessionflow.cli.schemas_cmd import schemas
     from sessionflow.cli.settings_cmd import settings_command
     from sessionflow.cli.simulate_cmd import simulate_command
+    from sessionflow.cli.sink_cmd import db, sink_command
     from sessionflow.cli.topics_cmd import topics
 
     cli.add_command(kafka)
@@ -80,6 +81,8 @@ def _register() -> None:
     cli.add_command(produce_command)
     cli.add_command(simulate_command)
     cli.add_command(process_command)
+    cli.add_command(sink_command)
+    cli.add_command(db)
 
 
 _register()

@@ -1,0 +1,95 @@
+"""``sessionflow sink`` and ``sessionflow db migrate``: the audit, state and dead letters in
+ClickHouse.
+
+The sink reads the events topic, the processors' state stream (the changelog of their
+session table, ``<app id>-<state version>-sessions-changelog``) and the dead-letter topic,
+and writes them to ClickHouse exactly once (see ``docs/sink.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import click
+
+from sessionflow.cli.checks import load_kafka
+from sessionflow.core.clickhouse import check_dsn, open_client
+from sessionflow.core.config import load_settings
+from sessionflow.core.reachability import ensure_reachable
+from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.processors.settings import ProcessorSettings
+from sessionflow.schemas.state_codec import state_topic
+from sessionflow.sinks.clickhouse.migrate import load_prices, migrate
+from sessionflow.sinks.service import SinkService, SinkTopics
+from sessionflow.sinks.settings import SinkSettings
+
+
+@click.command("sink")
+def sink_command() -> None:
+    """Write session-events, the state stream and the dead letters to ClickHouse."""
+    kafka = load_kafka()
+    paths = load_settings(PathSettings)
+    clickhouse = load_settings(ClickHouseSettings)
+    settings = load_settings(SinkSettings)
+    processors = load_settings(ProcessorSettings)
+    check_dsn(clickhouse, paths)
+    asyncio.run(ensure_reachable(kafka))
+    topics = SinkTopics(
+        kafka.topic, state_topic(processors.faust_id) if settings.state else None, kafka.dlq_topic
+    )
+    client = open_client(clickhouse, paths)
+    try:
+        asyncio.run(_run(kafka, settings, client, clickhouse.database, topics))
+    finally:
+        client.close()
+
+
+async def _run(
+    kafka: KafkaSettings, settings: SinkSettings, client: Any, database: str, topics: SinkTopics
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with SinkService(kafka, settings, client, database, topics) as service:
+        report = service.migration
+        applied = ", ".join(f"{v:04d}" for v in report.applied) if report else ""
+        click.echo(
+            f"sink: {', '.join(service.destination.topics())} -> ClickHouse database "
+            f"{database}" + (f" (migrations applied: {applied})" if applied else ""),
+            err=True,
+        )
+        failed = asyncio.create_task(service.wait())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if failed.done():
+            failed.result()  # raises the loop's error
+        failed.cancel()
+    click.echo(f"sink: stopped after {service.stats.rows:,} rows", err=True)
+
+
+@click.group("db")
+def db() -> None:
+    """ClickHouse schema of the sink."""
+
+
+@db.command("migrate")
+def migrate_command() -> None:
+    """Create or update the tables and views (idempotent; the sink also runs it)."""
+    paths = load_settings(PathSettings)
+    clickhouse = load_settings(ClickHouseSettings)
+    settings = load_settings(SinkSettings)
+    check_dsn(clickhouse, paths)
+    client = open_client(clickhouse, paths)
+    try:
+        report = migrate(client, clickhouse.database, settings.retention_days)
+        load_prices(client, clickhouse.database, settings.price_table())
+    finally:
+        client.close()
+    applied = ", ".join(f"{v:04d}" for v in report.applied) or "none (up to date)"
+    click.echo(f"database {clickhouse.database}: migrations applied: {applied}")
+    if report.retention_changed:
+        click.echo(f"retention set to {settings.retention_days} days")

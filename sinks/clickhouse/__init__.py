@@ -1,0 +1,1 @@
+"""ClickHouse side of the sink: migrations, row building, inserts and stored offsets."""

@@ -1,0 +1,173 @@
+"""The sink on the real broker and the real ClickHouse engine: every record once, state and
+dead letters equal to the processors' and the ground truth, analytics equal to a pure count."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.settings import TopicSettings
+from sessionflow.producers.simulator import Simulation, simulate
+from sessionflow.producers.topics import create_topics
+from sessionflow.schemas.state_codec import state_topic
+from sessionflow.sinks.service import SinkService, SinkTopics
+from sessionflow.sinks.settings import SinkSettings
+from sessionflow.testing import read_topic, unique_name
+from tests.processors.conftest import CODEC, recent_plan, send
+from tests.processors.expected import expected_dead_letters, expected_sessions
+from tests.processors.harness import caught_up, wait_for, worker_env, workers
+
+
+@pytest.fixture
+def topics(kafka: KafkaSettings) -> KafkaSettings:
+    settings = TopicSettings(partitions=6, retention_ms=-1, dlq_retention_ms=-1)
+    asyncio.run(create_topics(kafka, settings))
+    return kafka
+
+
+@contextmanager
+def running_sink(
+    kafka: KafkaSettings, client: Any, database: str, state: str, **options: Any
+) -> Iterator[SinkService]:
+    """A sink in a thread of this process (chdb allows one client per process)."""
+    settings = SinkSettings(group_id=unique_name("test-sink"), **options)
+    service = SinkService(
+        kafka, settings, client, database, SinkTopics(kafka.topic, state, kafka.dlq_topic)
+    )
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop: asyncio.Event | None = None
+
+    async def run() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        async with service:
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    assert ready.wait(60), "the sink did not start"
+    try:
+        yield service
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(60)
+        loop.close()
+
+
+def ends(kafka: KafkaSettings, *topic_names: str) -> dict[tuple[str, int], int]:
+    """Per (topic, partition) with records: the offset after the last one."""
+    found: dict[tuple[str, int], int] = {}
+    for name in topic_names:
+        for record in asyncio.run(read_topic(kafka, name)):
+            key = (name, record.partition)
+            found[key] = max(found.get(key, 0), record.offset + 1)
+    return found
+
+
+def stored_up_to(service: SinkService, targets: dict[tuple[str, int], int]) -> bool:
+    positions = service.stats.positions
+    return all(positions.get(key, 0) >= end for key, end in targets.items())
+
+
+def rows(client: Any, sql: str) -> list[tuple[Any, ...]]:
+    return list(client.query(sql).result_rows)
+
+
+def test_every_record_once_state_and_dead_letters_as_the_processors_have_them(
+    topics: KafkaSettings, ch_client: Any, ch_database: str, tmp_path: Path
+) -> None:
+    sim = simulate(recent_plan(40, 11, 2), CODEC.encode)
+    send(topics, sim)
+    app_id = unique_name("test-proc")
+    env = worker_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_PLUGINS="")
+    with workers(env, tmp_path) as (worker,):
+        wait_for(lambda: caught_up(topics, [worker]), 120, "the worker to fold the topic")
+    changelog = state_topic(f"{app_id}-v1")
+    targets = ends(topics, topics.topic, topics.dlq_topic, changelog)
+    db = ch_database
+    with running_sink(topics, ch_client, db, changelog, batch_size=40, batch_timeout_ms=50) as sink:
+        wait_for(lambda: stored_up_to(sink, targets), 120, "the sink to store every topic")
+        inserts = sink.stats.inserts
+
+    records = asyncio.run(read_topic(topics, topics.topic))
+    assert inserts > 3 * 6  # small batches: many inserts per partition
+    assert rows(ch_client, f"SELECT count(), uniqExact(partition, offset) FROM {db}.events") == [
+        (len(records), len(records))
+    ]
+    sent_ids = {r.event.event_id for r in sim.records if r.event is not None}
+    assert rows(ch_client, f"SELECT count(), uniqExact(event_id) FROM {db}.events_unique") == [
+        (len(sent_ids), len(sent_ids))
+    ]
+    expected = expected_sessions(sim)
+    sessions = {
+        sid: (status, user, outcome)
+        for sid, status, user, outcome in rows(
+            ch_client, f"SELECT session_id, status, user_id, outcome FROM {db}.sessions_current"
+        )
+    }
+    assert sessions == {sid: (e.status, e.user_id, e.outcome) for sid, e in expected.items()}
+    stats = {
+        sid: (events, tokens, Counter(roles), Counter(used))
+        for sid, events, tokens, roles, used in rows(
+            ch_client,
+            f"SELECT session_id, events, total_tokens, messages_by_role, tools_used "
+            f"FROM {db}.session_stats_current",
+        )
+    }
+    assert stats == {
+        sid: (e.events, e.total_tokens, e.messages_by_role, e.tools_used)
+        for sid, e in expected.items()
+    }
+    calls = rows(ch_client, f"SELECT session_id, tool_call_id, status FROM {db}.tool_calls_current")
+    assert {(s, c): status for s, c, status in calls} == {
+        (sid, call): status for sid, e in expected.items() for call, status in e.tool_status.items()
+    }
+    letters = rows(ch_client, f"SELECT reason, event_id FROM {db}.dead_letters")
+    assert letters
+    assert Counter(letters) == expected_dead_letters(sim)
+    _check_analytics(ch_client, db, sim)
+
+
+def _check_analytics(client: Any, db: str, sim: Simulation) -> None:
+    """The incremental views against counts over the simulated records (every one sent)."""
+    sent = [(r.event, r.event.payload.model_dump()) for r in sim.records if r.event is not None]
+    per_type = Counter(e.event_type.value for e, _ in sent)
+    assert dict(
+        rows(client, f"SELECT event_type, sum(events) FROM {db}.events_per_minute GROUP BY 1")
+    ) == dict(per_type)
+    tool_of: dict[tuple[str, str], str] = {}
+    ran: Counter[tuple[str, str]] = Counter()
+    usage: dict[tuple[str, str], int] = {}
+    total = 0
+    for event, data in sent:
+        kind = event.event_type.value
+        if kind == "tool_call.pending":
+            tool_of.setdefault((event.session_id, data["tool_call_id"]), data["tool_name"])
+        elif kind in ("tool_call.completed", "tool_call.failed"):
+            if data["duration_ms"] is None:
+                continue
+            tool = tool_of.get((event.session_id, data["tool_call_id"]), "")
+            ran[(tool, "COMPLETED" if kind == "tool_call.completed" else "FAILED")] += 1
+        elif kind.startswith("message.") and data["usage"] is not None:
+            key = (event.session_id, data["message_id"])
+            previous = usage.get(key, 0) if kind == "message.updated" else 0
+            total += data["usage"]["total_tokens"] - previous
+            usage[key] = data["usage"]["total_tokens"]
+    got = rows(
+        client, f"SELECT tool_name, status, countMerge(calls) FROM {db}.tool_latency GROUP BY 1, 2"
+    )
+    assert ran
+    assert {(t, s): n for t, s, n in got} == dict(ran)
+    assert total > 0
+    assert rows(client, f"SELECT sum(total_tokens) FROM {db}.tokens_daily") == [(total,)]
