@@ -65,6 +65,10 @@ class SinkRunner:
         self._task: asyncio.Task[None] | None = None
         self._buffers: dict[TopicPartition, list[SinkRecord]] = {}
         self._since: dict[TopicPartition, float] = {}
+        self._next: dict[TopicPartition, int | None] = {}
+        """Owned partitions: the offset expected next (None: not known yet)."""
+        self._lock = asyncio.Lock()
+        """Held while buffering and writing and by the rebalance callbacks."""
         self.stats = SinkStats()
 
     async def __aenter__(self) -> SinkRunner:
@@ -111,21 +115,31 @@ class SinkRunner:
     # ------------------------------------------------------------------ rebalance
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
-        by_topic: dict[str, set[int]] = {}
-        for tp in partitions:
-            by_topic.setdefault(tp.topic, set()).add(tp.partition)
-        for topic, numbers in by_topic.items():
-            stored = await self._with_retry(self._destination.stored_offsets, topic, poll=False)
-            for number in numbers:
-                tp = TopicPartition(topic, number)
-                if number in stored:
-                    self._consumer.seek(tp, stored[number] + 1)
-                    self.stats.positions[(topic, number)] = stored[number] + 1
+        """Seek each partition to just after its highest stored offset."""
+        async with self._lock:  # after any insert in flight: its rows count as stored
+            by_topic: dict[str, set[int]] = {}
+            for tp in partitions:
+                by_topic.setdefault(tp.topic, set()).add(tp.partition)
+            for topic, numbers in by_topic.items():
+                stored = await self._with_retry(self._destination.stored_offsets, topic, poll=False)
+                resume: dict[TopicPartition, int] = {}
+                for number in numbers:
+                    tp = TopicPartition(topic, number)
+                    self._next[tp] = None
+                    if number in stored:
+                        resume[tp] = stored[number] + 1
+                        self._consumer.seek(tp, resume[tp])
+                        self._next[tp] = resume[tp]
+                        self.stats.positions[(topic, number)] = resume[tp]
+                await self._commit(resume)  # a crash after an insert left the group behind
 
-    def revoked(self, partitions: set[TopicPartition]) -> None:
-        for tp in partitions:
-            self._buffers.pop(tp, None)
-            self._since.pop(tp, None)
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Forget what was buffered for ``partitions`` (the next owner reads it again)."""
+        async with self._lock:  # an insert in flight finishes first
+            for tp in partitions:
+                self._buffers.pop(tp, None)
+                self._since.pop(tp, None)
+                self._next.pop(tp, None)
 
     # ------------------------------------------------------------------ loop
 
@@ -135,13 +149,26 @@ class SinkRunner:
             fetched = await self._consumer.getmany(
                 timeout_ms=timeout_ms, max_records=self._settings.batch_size
             )
-            now = time.monotonic()
-            for tp, messages in fetched.items():
-                buffer = self._buffers.setdefault(tp, [])
-                if not buffer:
-                    self._since[tp] = now
-                buffer.extend(_record(m) for m in messages)
-            await self._flush_due(now)
+            async with self._lock:
+                now = time.monotonic()
+                for tp, messages in fetched.items():
+                    self._buffer(tp, messages, now)
+                await self._flush_due(now)
+
+    def _buffer(self, tp: TopicPartition, messages: list[Any], now: float) -> None:
+        """Buffer records of an owned partition past its position (a fetch that raced a
+        rebalance may return records of a partition since revoked or sought back)."""
+        if tp not in self._next:
+            return
+        expected = self._next[tp]
+        records = [_record(m) for m in messages if expected is None or m.offset >= expected]
+        if not records:
+            return
+        buffer = self._buffers.setdefault(tp, [])
+        if not buffer:
+            self._since[tp] = now
+        buffer.extend(records)
+        self._next[tp] = records[-1].offset + 1
 
     async def _flush_due(self, now: float) -> None:
         limit, age = self._settings.batch_size, self._settings.batch_timeout_ms / 1000
@@ -162,10 +189,16 @@ class SinkRunner:
         self.stats.records += len(batch)
         self.stats.inserts += 1
         self.stats.positions[(tp.topic, tp.partition)] = end
+        await self._commit({tp: end})
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit ``offsets`` to Kafka: for lag only, the data holds the resume points."""
+        if not offsets:
+            return
         try:
-            await self._consumer.commit({tp: end})  # lag only: the data holds the offsets
+            await self._consumer.commit(offsets)
         except Exception as exc:  # a rebalance in progress: the next commit catches up
-            log.debug("sink: commit of %s skipped: %s", tp, exc)
+            log.debug("sink: commit of %s skipped: %s", offsets, exc)
 
     async def _with_retry(self, call: Callable[..., Any], *args: Any, poll: bool = True) -> Any:
         """``call(*args)`` in a thread until it succeeds; partitions paused meanwhile.
@@ -205,7 +238,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._runner.revoked(set(revoked))
+        await self._runner.revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._runner.assigned(set(assigned))

@@ -4,84 +4,18 @@ dead letters equal to the processors' and the ground truth, analytics equal to a
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.producers.settings import TopicSettings
 from sessionflow.producers.simulator import Simulation, simulate
-from sessionflow.producers.topics import create_topics
 from sessionflow.schemas.state_codec import state_topic
-from sessionflow.sinks.service import SinkService, SinkTopics
-from sessionflow.sinks.settings import SinkSettings
 from sessionflow.testing import read_topic, unique_name
 from tests.processors.conftest import CODEC, recent_plan, send
 from tests.processors.expected import expected_dead_letters, expected_sessions
 from tests.processors.harness import caught_up, wait_for, worker_env, workers
-
-
-@pytest.fixture
-def topics(kafka: KafkaSettings) -> KafkaSettings:
-    settings = TopicSettings(partitions=6, retention_ms=-1, dlq_retention_ms=-1)
-    asyncio.run(create_topics(kafka, settings))
-    return kafka
-
-
-@contextmanager
-def running_sink(
-    kafka: KafkaSettings, client: Any, database: str, state: str, **options: Any
-) -> Iterator[SinkService]:
-    """A sink in a thread of this process (chdb allows one client per process)."""
-    settings = SinkSettings(group_id=unique_name("test-sink"), **options)
-    service = SinkService(
-        kafka, settings, client, database, SinkTopics(kafka.topic, state, kafka.dlq_topic)
-    )
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop: asyncio.Event | None = None
-
-    async def run() -> None:
-        nonlocal stop
-        stop = asyncio.Event()
-        async with service:
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the sink did not start"
-    try:
-        yield service
-    finally:
-        assert stop is not None
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(60)
-        loop.close()
-
-
-def ends(kafka: KafkaSettings, *topic_names: str) -> dict[tuple[str, int], int]:
-    """Per (topic, partition) with records: the offset after the last one."""
-    found: dict[tuple[str, int], int] = {}
-    for name in topic_names:
-        for record in asyncio.run(read_topic(kafka, name)):
-            key = (name, record.partition)
-            found[key] = max(found.get(key, 0), record.offset + 1)
-    return found
-
-
-def stored_up_to(service: SinkService, targets: dict[tuple[str, int], int]) -> bool:
-    positions = service.stats.positions
-    return all(positions.get(key, 0) >= end for key, end in targets.items())
-
-
-def rows(client: Any, sql: str) -> list[tuple[Any, ...]]:
-    return list(client.query(sql).result_rows)
+from tests.sinks.sinkkit import ends, rows, running_sink, stored_up_to
 
 
 def test_every_record_once_state_and_dead_letters_as_the_processors_have_them(
