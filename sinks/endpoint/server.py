@@ -47,7 +47,7 @@ from sessionflow.sinks.endpoint.sql_guard import ReadQuery, check_read_only
 log = logging.getLogger(__name__)
 
 _OK = "Ok.\n"
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_FORM_TYPE = "multipart/form-data"  # like ClickHouse: an url-encoded body is the SQL itself
 _UNKNOWN_FORMAT = (73, "UNKNOWN_FORMAT")
 _DEFAULT_FORMAT = "TabSeparated"
 
@@ -229,11 +229,11 @@ class QueryEndpoint:
 
 
 async def _sql_of(request: web.Request) -> str | None:
-    """The query: the ``query`` parameter, then the POST body (or its ``query`` form field);
+    """The query: the ``query`` parameter, then the POST body (or its multipart ``query``);
     ``None`` for a request without any (a health check)."""
     parts = [request.query.get("query", "")]
     if request.method == "POST":
-        if request.content_type in _FORM_TYPES:
+        if request.content_type == _FORM_TYPE:
             form = await request.post()
             field = form.get("query")
             parts.append(field if isinstance(field, str) else "")

@@ -24,6 +24,16 @@ from sessionflow.sinks.endpoint.errors import READONLY, SYNTAX_ERROR, ClickHouse
 # Statements that only read: everything else is refused.
 _QUERY_KEYWORDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
 
+# Statements ClickHouse knows that change something: refused as READONLY (other words: syntax).
+_CHANGING_KEYWORDS = frozenset(
+    {
+        "INSERT", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME", "EXCHANGE", "OPTIMIZE",
+        "SYSTEM", "KILL", "GRANT", "REVOKE", "SET", "USE", "ATTACH", "DETACH", "DELETE",
+        "UPDATE", "UNDROP", "CHECK", "WATCH", "MOVE", "BACKUP", "RESTORE", "BEGIN", "COMMIT",
+        "ROLLBACK", "REPLACE", "EXECUTE", "PARALLEL",
+    }
+)  # fmt: skip
+
 # Functions that read or write outside the engine's own tables (files, network, programs).
 _OUTSIDE_FUNCTIONS = frozenset(
     {
@@ -107,10 +117,11 @@ def check_read_only(sql: str, output_formats: Collection[str]) -> ReadQuery:
     if any(token.is_punct(";") for token in tokens):
         raise ClickHouseFailure.of(SYNTAX_ERROR, "Multi-statements are not allowed")
     first = tokens[0]
-    if not first.is_punct("(") and not (
-        first.kind == "word" and first.text.upper() in _QUERY_KEYWORDS
-    ):
-        raise _refused(f"{first.text.upper()} statements")
+    keyword = first.text.upper() if first.kind == "word" else ""
+    if not first.is_punct("(") and keyword not in _QUERY_KEYWORDS:
+        if keyword in _CHANGING_KEYWORDS:
+            raise _refused(f"{keyword} statements")
+        raise ClickHouseFailure.of(SYNTAX_ERROR, f"Syntax error: no query starts with {first.text}")
     _refuse_outside_functions(tokens)
     # cut after the last token: drops trailing ';' and comments, so a FORMAT can follow
     return ReadQuery(sql[: tokens[-1].end], _format_clause(tokens, output_formats))
