@@ -11,7 +11,8 @@ client:
   directory instead (chdb serves any number of connections to the one engine of a process),
   set read-only once; its statements run beside the caller's.
 * **HTTP server**: requests are stateless, so ``readonly=1`` rides as a per-call setting on
-  the caller's client.
+  the caller's client (left out when the server says the user cannot change it: such a user
+  is read-only already).
 """
 
 from __future__ import annotations
@@ -79,7 +80,15 @@ class HttpReader:
 
     def __init__(self, client: Any, settings: EndpointSettings) -> None:
         self._client = client
-        self._settings = {"readonly": "1", **_engine_limits(settings)}
+        wanted = {"readonly": "1", **_engine_limits(settings)}
+        # a setting the server reports as not changeable (a read-only user: all of them) is
+        # left out; clickhouse-connect would refuse the call otherwise
+        known = getattr(client, "server_settings", {})
+        self._settings = {
+            name: value
+            for name, value in wanted.items()
+            if getattr(known.get(name), "readonly", 0) != 1
+        }
 
     def run(self, sql: str, database: str | None, fmt: str | None) -> bytes:
         settings = dict(self._settings)

@@ -418,3 +418,23 @@ def test_queries_run_while_another_thread_inserts_through_the_same_client(
     assert (
         http(endpoint, {"query": f"SELECT count() FROM {table}"})[2] == f"{remote_count}\n".encode()
     )
+
+
+def test_over_an_http_client_the_endpoint_passes_readonly_and_database_per_call(
+    endpoint: QueryEndpoint, ch_client: Any, ch_database: str, table: str
+) -> None:
+    """The HTTP path (a ClickHouse server in production; here the chdb endpoint as server)."""
+    upstream = clickhouse_connect.get_client(host="127.0.0.1", port=endpoint.port)
+    try:
+        with serving(upstream, EndpointSettings(port=0), ch_database) as relay:
+            sql = "SELECT id, name FROM events ORDER BY id"
+            assert http(relay, {"query": sql})[::2] == (
+                200,
+                ch_client.raw_query(f"SELECT id, name FROM {table} ORDER BY id", fmt="TSV"),
+            )
+            status, headers, body = http(relay, {"query": "SELECT * FROM no_such_table"})
+            assert (status, headers["X-ClickHouse-Exception-Code"]) == (404, "60")
+            assert b"(UNKNOWN_TABLE)" in body
+            assert b"for url" not in body
+    finally:
+        upstream.close()
