@@ -33,6 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sessionflow.core.errors import SessionflowError
 from sessionflow.sinks.endpoint.errors import (
     AUTHENTICATION_FAILED,
     SYNTAX_ERROR,
@@ -86,7 +87,7 @@ class QueryEndpoint:
     def port(self) -> int:
         """The port it listens on (the one the system chose when ``settings.port`` is 0)."""
         if self._port is None:
-            raise RuntimeError("the query endpoint is not started")
+            raise SessionflowError("the query endpoint is not started")
         return self._port
 
     @property
