@@ -49,7 +49,7 @@ class SinkSettings(BaseSettings):
     def _prices(cls, value: str) -> str:
         for item in filter(None, (part.strip() for part in value.split(","))):
             if not _PRICE.match(item):
-                raise ValueError(f"expected model=input/output per 1M tokens, got {item!r}")
+                raise ValueError(f"{item!r}: expected model=input/output per 1M tokens")
         return value
 
     def price_table(self) -> list[tuple[str, float, float]]:

@@ -14,6 +14,8 @@ from sessionflow.core.local_kafka.settings import LocalKafkaSettings
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.producers.settings import ProducerSettings, TopicSettings
+from sessionflow.sinks.endpoint import EndpointSettings
+from sessionflow.sinks.settings import SinkSettings
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ def settings_classes() -> tuple[type[BaseSettings], ...]:
         ProducerSettings,
         TopicSettings,
         ProcessorSettings,
+        SinkSettings,
+        EndpointSettings,
     )
 
 

@@ -9,6 +9,7 @@ and writes them to ClickHouse exactly once (see ``docs/sink.md``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from typing import Any
 
@@ -22,18 +23,30 @@ from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSet
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.schemas.state_codec import state_topic
 from sessionflow.sinks.clickhouse.migrate import load_prices, migrate
+from sessionflow.sinks.endpoint import EndpointSettings, QueryEndpoint
 from sessionflow.sinks.service import SinkService, SinkTopics
 from sessionflow.sinks.settings import SinkSettings
 
 
 @click.command("sink")
-def sink_command() -> None:
-    """Write session-events, the state stream and the dead letters to ClickHouse."""
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of the read-only query endpoint [SESSIONFLOW_SINK_HTTP_PORT].",
+)
+@click.option("--no-http", is_flag=True, help="Do not serve the query endpoint.")
+def sink_command(http_port: int | None, no_http: bool) -> None:
+    """Write session-events, the state stream and the dead letters to ClickHouse, and serve
+    a read-only ClickHouse-compatible HTTP endpoint for analysts meanwhile."""
     kafka = load_kafka()
     paths = load_settings(PathSettings)
     clickhouse = load_settings(ClickHouseSettings)
     settings = load_settings(SinkSettings)
     processors = load_settings(ProcessorSettings)
+    endpoint = None if no_http else load_settings(EndpointSettings)
+    if endpoint is not None and http_port is not None:
+        endpoint = endpoint.model_copy(update={"port": http_port})
     check_dsn(clickhouse, paths)
     asyncio.run(ensure_reachable(kafka))
     topics = SinkTopics(
@@ -41,19 +54,31 @@ def sink_command() -> None:
     )
     client = open_client(clickhouse, paths)
     try:
-        asyncio.run(_run(kafka, settings, client, clickhouse.database, topics))
+        asyncio.run(_run(kafka, settings, client, clickhouse.database, topics, endpoint))
     finally:
         client.close()
 
 
 async def _run(
-    kafka: KafkaSettings, settings: SinkSettings, client: Any, database: str, topics: SinkTopics
+    kafka: KafkaSettings,
+    settings: SinkSettings,
+    client: Any,
+    database: str,
+    topics: SinkTopics,
+    endpoint: EndpointSettings | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with SinkService(kafka, settings, client, database, topics) as service:
+    async with contextlib.AsyncExitStack() as stack:
+        service = await stack.enter_async_context(
+            SinkService(kafka, settings, client, database, topics)
+        )
+        if endpoint is not None:
+            server = QueryEndpoint(client, endpoint, default_database=database)
+            await stack.enter_async_context(server)
+            click.echo(f"sink: read-only ClickHouse HTTP endpoint on {server.url}", err=True)
         report = service.migration
         applied = ", ".join(f"{v:04d}" for v in report.applied) if report else ""
         click.echo(
