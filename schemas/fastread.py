@@ -35,6 +35,7 @@ from typing import Any, Final, cast
 from fastavro.const import AVRO_TYPES
 from fastavro.schema import is_single_record_union
 
+from sessionflow.schemas.codegen import CodeGenerator, indent
 from sessionflow.schemas.errors import SchemaArgumentError, SchemaTypeError
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -91,7 +92,7 @@ def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-class _Generator:
+class _Generator(CodeGenerator):
     """Generates the reader functions of one (writer, reader) pair of parsed schemas."""
 
     def __init__(
@@ -100,33 +101,21 @@ class _Generator:
         self.writer_named = writer_named
         self.reader_named = reader_named
         self.identity = identity  # no reader schema: no resolution at all, as in fastavro
-        self.namespace: dict[str, Any] = {
-            "long_tail": long_tail,
-            "span": span,
-            "deepcopy": deepcopy,
-            "Declined": SchemaArgumentError,
-            "unsupported": _raise_unsupported,
-        }
-        self.sources: list[str] = []
-        self.unsupported: list[str] = []
+        super().__init__(
+            {
+                "long_tail": long_tail,
+                "span": span,
+                "deepcopy": deepcopy,
+                "Declined": SchemaArgumentError,
+                "unsupported": _raise_unsupported,
+            }
+        )
         self._stack: list[tuple[str, str | None]] = []
         self._functions: dict[tuple[str, str | None], str] = {}
-        self._count = 0
-
-    def fresh(self, prefix: str) -> str:
-        """A new identifier, unique in the generated module."""
-        self._count += 1
-        return f"{prefix}{self._count}"
-
-    def constant(self, value: Any) -> str:
-        """Name under which ``value`` is reachable from the generated code."""
-        name = self.fresh("c")
-        self.namespace[name] = value
-        return name
 
     def define(self, name: str, lines: list[str]) -> Reader:
         """Compile ``def name(data, pos)`` with ``lines`` as body; return the function."""
-        source = "\n".join([f"def {name}(data, pos):", *_indent(["size = len(data)", *lines])])
+        source = "\n".join([f"def {name}(data, pos):", *indent(["size = len(data)", *lines])])
         exec(compile(source + "\n", f"<fastread {name}>", "exec"), self.namespace)
         self.sources.append(source + "\n")
         return cast(Reader, self.namespace[name])
@@ -272,7 +261,7 @@ class _Generator:
             f"    if {count} < 1:  # negative, or a zero in more than one byte",
             "        raise Declined('block count')",
             f"    for _ in range({count}):",
-            *_indent(body, 2),
+            *indent(body, 2),
             f"    {count} = data[pos]",
             "    pos += 1",
         ]
@@ -295,7 +284,7 @@ class _Generator:
             return [f"{x}, pos = {self.constant(table)}[data[pos]](data, pos + 1)"]
         out = ["t = data[pos]", "pos += 1"]
         for tag, lines in cases:
-            out += [f"{'if' if len(out) == 2 else 'elif'} t == {tag}:", *_indent(lines or ["pass"])]
+            out += [f"{'if' if len(out) == 2 else 'elif'} t == {tag}:", *indent(lines or ["pass"])]
         return [*out, "else:", "    raise Declined('union index')"]
 
     def branch(self, branch: Any, reader: Any, x: str, single: bool) -> list[str]:
@@ -362,10 +351,6 @@ _LONG: Final = (
     "else:",
     "    {x} = ({x} >> 1) ^ -({x} & 1)",
 )
-
-
-def _indent(lines: list[str], levels: int = 1) -> list[str]:
-    return [" " * (4 * levels) + line for line in lines]
 
 
 class RecordReader:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
+from sessionflow.schemas.codegen import CodeGenerator, indent
 from sessionflow.schemas.errors import SchemaArgumentError, SchemaTypeError
 
 Write = Callable[[bytes | bytearray], None]
@@ -80,36 +81,24 @@ def _raise_unsupported(kind: str) -> None:
     raise SchemaTypeError(f"no fast encoder for Avro {kind}")
 
 
-class _Generator:
+class _Generator(CodeGenerator):
     """Generates the encoder functions of one parsed schema in one reading mode."""
 
     def __init__(self, named: Mapping[str, Any], from_model: bool) -> None:
         self.named = named
         self.from_model = from_model
-        self.namespace: dict[str, Any] = {
-            "BYTE": _BYTE,
-            "varint": varint,
-            "long_bytes": long_bytes,
-            "encode_str": str.encode,
-            "datetime_millis": datetime_millis,
-            "unsupported": _raise_unsupported,
-            "Mapping": Mapping,
-        }
-        self.sources: list[str] = []
-        self.unsupported: list[str] = []
+        super().__init__(
+            {
+                "BYTE": _BYTE,
+                "varint": varint,
+                "long_bytes": long_bytes,
+                "encode_str": str.encode,
+                "datetime_millis": datetime_millis,
+                "unsupported": _raise_unsupported,
+                "Mapping": Mapping,
+            }
+        )
         self._functions: dict[tuple[str, bool], str] = {}
-        self._count = 0
-
-    def fresh(self, prefix: str) -> str:
-        """A new identifier, unique in the generated module."""
-        self._count += 1
-        return f"{prefix}{self._count}"
-
-    def constant(self, value: Any) -> str:
-        """Name under which ``value`` is reachable from the generated code."""
-        name = self.fresh("c")
-        self.namespace[name] = value
-        return name
 
     def define(self, name: str, lines: list[str]) -> None:
         """Compile one generated function into the namespace."""
@@ -134,7 +123,7 @@ class _Generator:
         body = self.guard(schema["name"]) if strict and not self.from_model else []
         for field in schema["fields"]:
             body += self.read_field("datum", field, strict)
-        self.define(name, [f"def {name}(datum, w):", *_indent(body or ["pass"])])
+        self.define(name, [f"def {name}(datum, w):", *indent(body or ["pass"])])
         return name
 
     def guard(self, fullname: str) -> list[str]:
@@ -181,7 +170,7 @@ class _Generator:
                 f"if {x}:",
                 f"    w(varint(len({x}) << 1))",
                 f"    for {item} in {x}:",
-                *_indent(self.value(schema["items"], item, strict), 2),
+                *indent(self.value(schema["items"], item, strict), 2),
                 "w(b'\\x00')",
             ]
         if kind == "map":
@@ -192,8 +181,8 @@ class _Generator:
                 f"if {x}:",
                 f"    w(varint(len({x}) << 1))",
                 f"    for {key}, {item} in {x}.items():",
-                *_indent(self.value("string", key, strict), 2),
-                *_indent(self.value(schema["values"], item, strict), 2),
+                *indent(self.value("string", key, strict), 2),
+                *indent(self.value(schema["values"], item, strict), 2),
                 "w(b'\\x00')",
             ]
         if kind == "long" and schema.get("logicalType") == "timestamp-millis":
@@ -217,7 +206,7 @@ class _Generator:
             f"    w({bytes(long_bytes(null_index))!r})",
             "else:",
             f"    w({bytes(long_bytes(1 - null_index))!r})",
-            *_indent(inner),
+            *indent(inner),
         ]
 
     def _raise(self, kind: str) -> list[str]:
@@ -250,10 +239,6 @@ _PRIMITIVE_LINES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     "null": ("if {x} is not None:", "    raise TypeError('null expected')"),
 }
-
-
-def _indent(lines: list[str], levels: int = 1) -> list[str]:
-    return [" " * (4 * levels) + line for line in lines]
 
 
 def _label(branch: Any) -> str:
@@ -291,7 +276,7 @@ class EnvelopeWriter:
                 body += by_dict.read_field("envelope", field, False)
         if not self._payloads:
             raise SchemaArgumentError("the writer schema has no union-of-records payload field")
-        source = ["def envelope(envelope, tag, write_payload, payload, w):", *_indent(body)]
+        source = ["def envelope(envelope, tag, write_payload, payload, w):", *indent(body)]
         by_dict.define("envelope", source)
         self._envelope = cast(EnvelopeEncoder, by_dict.encoder("envelope"))
         self.complete: bool = not (by_dict.unsupported or by_model.unsupported)

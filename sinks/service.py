@@ -14,7 +14,7 @@ from typing import Any
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.sinks.clickhouse.destination import ClickHouseDestination
-from sessionflow.sinks.clickhouse.migrate import MigrationReport, load_prices, migrate
+from sessionflow.sinks.clickhouse.migrate import MigrationReport, prepare
 from sessionflow.sinks.runner import SinkRunner, SinkStats
 from sessionflow.sinks.settings import SinkSettings
 
@@ -67,9 +67,10 @@ class SinkService:
 
     def _prepare(self) -> MigrationReport:
         with self.lock:
-            report = migrate(self.client, self.database, self.settings.retention_days)
-            load_prices(self.client, self.database, self.settings.price_table())
-        return report
+            return prepare(
+                self.client, self.database, self.settings.retention_days,
+                self.settings.price_table(),
+            )  # fmt: skip
 
     async def stop(self) -> None:
         await self.runner.stop()

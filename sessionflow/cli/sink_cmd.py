@@ -22,7 +22,7 @@ from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.schemas.state_codec import state_topic
-from sessionflow.sinks.clickhouse.migrate import load_prices, migrate
+from sessionflow.sinks.clickhouse.migrate import prepare
 from sessionflow.sinks.endpoint import EndpointSettings, QueryEndpoint
 from sessionflow.sinks.service import SinkService, SinkTopics
 from sessionflow.sinks.settings import SinkSettings
@@ -110,8 +110,9 @@ def migrate_command() -> None:
     check_dsn(clickhouse, paths)
     client = open_client(clickhouse, paths)
     try:
-        report = migrate(client, clickhouse.database, settings.retention_days)
-        load_prices(client, clickhouse.database, settings.price_table())
+        report = prepare(
+            client, clickhouse.database, settings.retention_days, settings.price_table()
+        )
     finally:
         client.close()
     applied = ", ".join(f"{v:04d}" for v in report.applied) or "none (up to date)"

@@ -15,7 +15,7 @@ except message usage, where the latest wins (an update replaces a message's usag
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
 from sessionflow.sinks.clickhouse.rows import Row
@@ -57,6 +57,10 @@ class Enricher:
         self._tools = _Cache(cache_size)
         self._streams = _Cache(cache_size)
         self._messages = _Cache(cache_size)
+        self._caches = {
+            "user": self._users, "tool": self._tools, "stream": self._streams,
+            "msg": self._messages,
+        }  # fmt: skip
 
     def enrich(self, rows: list[Row]) -> None:
         """Enrich ``rows`` (one partition, offset order) in place."""
@@ -73,9 +77,6 @@ class Enricher:
         else:
             user = self._users.get(session)
             row["user_id"] = user[0] if user else None
-        row.setdefault("prev_prompt_tokens", None)
-        row.setdefault("prev_completion_tokens", None)
-        row.setdefault("prev_total_tokens", None)
         if kind == "tool_call.pending":
             key = (session, row["tool_call_id"])
             if self._tools.get(key) is None:
@@ -120,7 +121,7 @@ class Enricher:
             if row["decode_error"] is not None:
                 continue
             for kind, key in _needs(row):
-                if (kind, key) not in defined and self._cached(kind, key) is None:
+                if (kind, key) not in defined and self._caches[kind].get(key) is None:
                     wanted[kind].add(key)
             for kind, key in _defines(row):
                 defined.add((kind, key))
@@ -133,10 +134,6 @@ class Enricher:
         ):
             if wanted[kind]:
                 loader(wanted[kind])
-
-    def _cached(self, kind: str, key: Any) -> Any:
-        caches = {"user": self._users, "tool": self._tools, "stream": self._streams}
-        return caches.get(kind, self._messages).get(key)
 
     def _query(self, sql: str, sessions: Iterable[str]) -> list[tuple[Any, ...]]:
         return list(self._client.query(sql, parameters={"ids": sorted(set(sessions))}).result_rows)
@@ -217,6 +214,3 @@ def _defines(row: Row) -> list[tuple[str, Any]]:
     if kind in ("message.created", "message.updated"):
         return [("msg", (session, row["message_id"]))]
     return []
-
-
-Loader = Callable[[set[Any]], None]

@@ -138,6 +138,15 @@ def _run(client: Any, statement: str) -> None:
         raise InfrastructureError(f"ClickHouse refused a migration step ({first}): {exc}") from exc
 
 
+def prepare(
+    client: Any, database: str, retention_days: int, prices: list[tuple[str, float, float]]
+) -> MigrationReport:
+    """Migrate ``database`` and record the configured prices (what the sink does at start)."""
+    report = migrate(client, database, retention_days)
+    load_prices(client, database, prices)
+    return report
+
+
 def load_prices(client: Any, database: str, prices: list[tuple[str, float, float]]) -> int:
     """Record the configured token prices where they differ from the stored ones; count."""
     stored = {

@@ -8,7 +8,6 @@ its audit row (``decode_error`` set, envelope columns empty), so the audit holds
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any, Final
 
 from sessionflow.schemas.codec import EventCodec
@@ -118,6 +117,3 @@ def split_by_month(rows: list[Row], time_column: str) -> list[list[Row]]:
             current = month
         runs[-1].append(row)
     return runs
-
-
-RowBuilder = Callable[[SinkRecord], list[Row]]

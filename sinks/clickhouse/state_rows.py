@@ -44,6 +44,8 @@ DEAD_LETTER_COLUMNS: Final = (
     "consumer_group", "error_class", "event_id", "event_type", "session_id", "payload", "key",
     "value", "topic", "partition", "offset", "kafka_timestamp",
 )  # fmt: skip
+_STATE_FIELDS: Final = SESSION_COLUMNS[: SESSION_COLUMNS.index("open_tool_calls")]
+"""The sessions columns copied from the state record as they are."""
 _TERMINAL: Final = frozenset({"REJECTED", "COMPLETED", "FAILED"})
 
 
@@ -58,7 +60,7 @@ def state_rows(record: SinkRecord, codec: StateCodec) -> tuple[Row, Row, list[Ro
     where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
     version = state["version"]
     calls = state["tool_calls"]
-    session: Row = {name: state.get(name) for name in SESSION_COLUMNS[:19] if name in state}
+    session: Row = {name: state[name] for name in _STATE_FIELDS}
     session.update(
         open_tool_calls=sum(1 for call in calls.values() if call["status"] not in _TERMINAL),
         open_streams=len(state["streams"]),
