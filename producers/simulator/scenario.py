@@ -58,6 +58,8 @@ class SessionBuilder:
     events: list[m.EventEnvelope] = field(default_factory=list)
     correlation_id: str | None = None
     last: dict[str, int] = field(default_factory=dict)
+    model: str | None = None
+    """The model the session was configured with (its assistant messages report it)."""
 
     def last_sequence(self, service: str) -> int:
         """Last sequence in the scope of ``service``'s current instance (0 before its first)."""
@@ -118,6 +120,7 @@ def create(b: SessionBuilder, mode: ApprovalMode) -> m.EventEnvelope:
         tags=sorted(rng.sample(TAGS, rng.randint(0, 3))),
         config=m.SessionConfig(approval_mode=mode, settings={"model": rng.choice(MODELS)}),
     )
+    b.model = payload.config.settings["model"]
     return b.emit(EventType.SESSION_CREATED, payload, after_ms=(0, 0))
 
 
@@ -240,6 +243,7 @@ def turn(b: SessionBuilder, mode: ApprovalMode) -> None:
             message_id=message_id, role=MessageRole.ASSISTANT, content=text, tool_call_ids=calls,
             usage=m.TokenUsage(prompt_tokens=prompt, completion_tokens=completion,
                                total_tokens=prompt + completion),
+            model=b.model,
         ),
         cause=user,
     )  # fmt: skip

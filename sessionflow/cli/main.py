@@ -63,6 +63,13 @@ def cli(verbose: bool) -> None:
 
 
 def _register() -> None:
+    from sessionflow.cli.analyst_cmd import (
+        audit_command,
+        history_command,
+        query_command,
+        session_command,
+        sessions_command,
+    )
     from sessionflow.cli.demo_cmd import demo
     from sessionflow.cli.kafka_cmd import kafka
     from sessionflow.cli.process_cmd import process_command
@@ -83,6 +90,14 @@ def _register() -> None:
     cli.add_command(process_command)
     cli.add_command(sink_command)
     cli.add_command(db)
+    for command in (
+        sessions_command,
+        session_command,
+        audit_command,
+        history_command,
+        query_command,
+    ):
+        cli.add_command(command)
 
 
 _register()

@@ -27,9 +27,11 @@ from sessionflow.sinks.endpoint.settings import EndpointSettings
 class Reader(Protocol):
     """Runs one read-only statement; its methods block (call them from a worker thread)."""
 
-    def run(self, sql: str, database: str | None, fmt: str | None) -> bytes:
-        """The result bytes of ``sql`` in ``database``; ``fmt`` is appended as ``FORMAT``
-        when given (``sql`` then must have no ``FORMAT`` clause). Raises the driver's error."""
+    def run(self, sql: str, database: str | None, fmt: str | None, params: dict[str, str]) -> bytes:
+        """The result bytes of ``sql`` in ``database`` with the query parameters ``params``
+        (``{name:Type}`` placeholders, values as ClickHouse's ``param_name`` text); ``fmt``
+        is appended as ``FORMAT`` when given (``sql`` then must have no ``FORMAT`` clause).
+        Raises the driver's error."""
         ...
 
     def close(self) -> None:
@@ -64,9 +66,9 @@ class ChdbReader:
         self._client = clickhouse_connect.get_client(dsn=f"chdb://{path}", settings=options)
         self._default_database = self._client.database
 
-    def run(self, sql: str, database: str | None, fmt: str | None) -> bytes:
+    def run(self, sql: str, database: str | None, fmt: str | None, params: dict[str, str]) -> bytes:
         self._client.database = database or self._default_database
-        return bytes(self._client.raw_query(sql, fmt=fmt))
+        return bytes(self._client.raw_query(sql, parameters=params or None, fmt=fmt))
 
     def close(self) -> None:
         self._client.close()
@@ -90,12 +92,16 @@ class HttpReader:
             if getattr(known.get(name), "readonly", 0) != 1
         }
 
-    def run(self, sql: str, database: str | None, fmt: str | None) -> bytes:
+    def run(self, sql: str, database: str | None, fmt: str | None, params: dict[str, str]) -> bytes:
         settings = dict(self._settings)
         database = database or self._client.database
         if database:
             settings["database"] = database
-        return bytes(self._client.raw_query(sql, fmt=fmt, settings=settings, use_database=False))
+        return bytes(
+            self._client.raw_query(
+                sql, parameters=params or None, fmt=fmt, settings=settings, use_database=False
+            )
+        )
 
     def close(self) -> None:
         return None

@@ -6,8 +6,8 @@ and/or the POST body (plain or form-encoded), the ``database`` and ``default_for
 parameters, a ``FORMAT`` clause in the SQL (default ``TabSeparated``), the ``X-ClickHouse-*``
 response headers, and errors as ClickHouse writes them (status, ``X-ClickHouse-Exception-Code``,
 ``Code: N. DB::Exception: ... (NAME)``). Settings parameters (``max_threads=...``,
-``wait_end_of_query=1`` ...) are accepted and ignored. Query parameters (``param_x``) and
-sessions are not supported.
+``wait_end_of_query=1`` ...) are accepted and ignored; query parameters (``param_x=...``)
+fill ``{x:Type}`` placeholders. Sessions are not supported.
 
 Threading contract: every engine call runs on ``executor``, never on the event loop. By
 default the endpoint uses a private single-thread executor, so its statements run one at a
@@ -99,10 +99,10 @@ class QueryEndpoint:
         """Open the read-only path and listen; raises if the port cannot be bound."""
         self._reader = await self._call(open_reader, self._client, self._settings)
         names = await self._call(
-            self._reader.run, "SELECT name FROM system.formats WHERE is_output", None, "TSV"
+            self._reader.run, "SELECT name FROM system.formats WHERE is_output", None, "TSV", {}
         )
         self._formats = {name.lower(): name for name in names.decode().split()}
-        zone = await self._call(self._reader.run, "SELECT timezone()", None, "TSV")
+        zone = await self._call(self._reader.run, "SELECT timezone()", None, "TSV", {})
         self._timezone = zone.decode().strip() or "UTC"
         app = web.Application()
         app.router.add_route("*", "/ping", self._ping)
@@ -203,7 +203,8 @@ class QueryEndpoint:
             or self._default_database
         )
         assert self._reader is not None  # handlers only run between start() and stop()
-        body: bytes = await self._call(self._reader.run, query.sql, database, append)
+        params = {k[6:]: v for k, v in request.query.items() if k.startswith("param_")}
+        body: bytes = await self._call(self._reader.run, query.sql, database, append, params)
         if len(body) > self._settings.max_result_bytes:
             raise ClickHouseFailure.of(
                 TOO_MANY_ROWS_OR_BYTES,

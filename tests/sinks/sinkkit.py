@@ -6,12 +6,17 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sessionflow.core.settings import KafkaSettings
+from sessionflow.producers.simulator import Simulation
+from sessionflow.schemas.state_codec import state_topic
 from sessionflow.sinks.service import SinkService, SinkTopics
 from sessionflow.sinks.settings import SinkSettings
 from sessionflow.testing import read_topic, unique_name
+from tests.processors.conftest import send
+from tests.processors.harness import caught_up, wait_for, worker_env, workers
 
 
 @contextmanager
@@ -63,3 +68,20 @@ def stored_up_to(service: SinkService, targets: dict[tuple[str, int], int]) -> b
 
 def rows(client: Any, sql: str) -> list[tuple[Any, ...]]:
     return list(client.query(sql).result_rows)
+
+
+def fill(
+    kafka: KafkaSettings, client: Any, database: str, tmp_path: Path, sim: Simulation, **sink: Any
+) -> int:
+    """Send ``sim``, fold it with a processor worker, store every topic with a sink; inserts."""
+    send(kafka, sim)
+    app_id = unique_name("test-proc")
+    env = worker_env(kafka, app_id, tmp_path, SESSIONFLOW_PROCESSOR_PLUGINS="")
+    with workers(env, tmp_path) as (worker,):
+        wait_for(lambda: caught_up(kafka, [worker]), 120, "the worker to fold the topic")
+    changelog = state_topic(f"{app_id}-v1")
+    targets = ends(kafka, kafka.topic, kafka.dlq_topic, changelog)
+    options = {"batch_size": 40, "batch_timeout_ms": 50, **sink}
+    with running_sink(kafka, client, database, changelog, **options) as service:
+        wait_for(lambda: stored_up_to(service, targets), 120, "the sink to store every topic")
+        return service.stats.inserts

@@ -299,10 +299,10 @@ def test_the_engine_itself_refuses_writes_and_the_callers_client_still_writes(
     reader = endpoint._reader  # the engine path, without the guard in front of it
     assert reader is not None
     with pytest.raises(DatabaseError) as refused:
-        reader.run(f"INSERT INTO {table} (id) VALUES (1001)", None, None)
+        reader.run(f"INSERT INTO {table} (id) VALUES (1001)", None, None, {})
     assert refused.value.code == 164
     with pytest.raises(DatabaseError):
-        reader.run("SELECT * FROM file('/etc/hostname', 'LineAsString')", None, None)
+        reader.run("SELECT * FROM file('/etc/hostname', 'LineAsString')", None, None, {})
 
     ch_client.insert(
         table, [(1002, "after", "odd", 0.0)], column_names=["id", "name", "parity", "value"]

@@ -10,29 +10,18 @@ from typing import Any
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.simulator import Simulation, simulate
-from sessionflow.schemas.state_codec import state_topic
-from sessionflow.testing import read_topic, unique_name
-from tests.processors.conftest import CODEC, recent_plan, send
+from sessionflow.testing import read_topic
+from tests.processors.conftest import CODEC, recent_plan
 from tests.processors.expected import expected_dead_letters, expected_sessions
-from tests.processors.harness import caught_up, wait_for, worker_env, workers
-from tests.sinks.sinkkit import ends, rows, running_sink, stored_up_to
+from tests.sinks.sinkkit import fill, rows
 
 
 def test_every_record_once_state_and_dead_letters_as_the_processors_have_them(
     topics: KafkaSettings, ch_client: Any, ch_database: str, tmp_path: Path
 ) -> None:
     sim = simulate(recent_plan(40, 11, 2), CODEC.encode)
-    send(topics, sim)
-    app_id = unique_name("test-proc")
-    env = worker_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_PLUGINS="")
-    with workers(env, tmp_path) as (worker,):
-        wait_for(lambda: caught_up(topics, [worker]), 120, "the worker to fold the topic")
-    changelog = state_topic(f"{app_id}-v1")
-    targets = ends(topics, topics.topic, topics.dlq_topic, changelog)
     db = ch_database
-    with running_sink(topics, ch_client, db, changelog, batch_size=40, batch_timeout_ms=50) as sink:
-        wait_for(lambda: stored_up_to(sink, targets), 120, "the sink to store every topic")
-        inserts = sink.stats.inserts
+    inserts = fill(topics, ch_client, db, tmp_path, sim)
 
     records = asyncio.run(read_topic(topics, topics.topic))
     assert inserts > 3 * 6  # small batches: many inserts per partition
