@@ -94,3 +94,61 @@ def _check_analytics(client: Any, db: str, sim: Simulation) -> None:
     assert {(t, s): n for t, s, n in got} == dict(ran)
     assert total > 0
     assert rows(client, f"SELECT sum(total_tokens) FROM {db}.tokens_daily") == [(total,)]
+    _check_per_entity_views(client, db, [event for event, _ in sent])
+
+
+def _millis(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _check_per_entity_views(client: Any, db: str, sent: list[Any]) -> None:
+    """Approvals, errors, first chunks and user activity against counts over the records."""
+    pending: dict[tuple[str, str], tuple[str, int]] = {}
+    stream_model: dict[tuple[str, str], str | None] = {}
+    user_of: dict[str, str | None] = {}
+    decisions: Counter[tuple[str, str]] = Counter()
+    waited: Counter[tuple[str, str]] = Counter()
+    errors: Counter[str] = Counter()
+    chunks: Counter[str] = Counter()
+    activity: Counter[str] = Counter()
+    for event in sent:
+        kind, data, sid = event.event_type.value, event.payload.model_dump(), event.session_id
+        if kind == "session.created":
+            user_of.setdefault(sid, data["user_id"])
+        activity[user_of.get(sid) or ""] += 1
+        if kind == "tool_call.pending":
+            pending.setdefault(
+                (sid, data["tool_call_id"]), (data["tool_name"], _millis(event.occurred_at))
+            )
+        elif kind in ("tool_call.approved", "tool_call.rejected"):
+            tool, asked = pending.get((sid, data["tool_call_id"]), ("", None))
+            outcome = (tool, "APPROVED" if kind == "tool_call.approved" else "REJECTED")
+            decisions[outcome] += 1
+            waited[outcome] += (
+                max(0, _millis(event.occurred_at) - asked) if asked is not None else 0
+            )
+        if kind in ("error.occurred", "tool_call.failed"):
+            errors[data["error_code"]] += 1
+        if kind == "stream.started":
+            stream_model.setdefault((sid, data["stream_id"]), data["model"])
+        elif kind == "stream.ended" and data["first_chunk_latency_ms"] is not None:
+            chunks[stream_model.get((sid, data["stream_id"])) or ""] += 1
+    approvals = rows(
+        client, f"SELECT tool_name, outcome, countMerge(decisions), sumMerge(decision_ms_total) "
+        f"FROM {db}.approval_outcomes GROUP BY 1, 2",
+    )  # fmt: skip
+    assert decisions
+    assert {(t, o): (n, ms) for t, o, n, ms in approvals} == {
+        key: (n, waited[key]) for key, n in decisions.items()
+    }
+    assert errors
+    assert dict(
+        rows(client, f"SELECT error_code, sum(errors) FROM {db}.errors_per_minute GROUP BY 1")
+    ) == dict(errors)
+    assert chunks
+    assert dict(
+        rows(client, f"SELECT model, countMerge(streams) FROM {db}.first_chunk_latency GROUP BY 1")
+    ) == dict(chunks)
+    assert dict(
+        rows(client, f"SELECT user_id, sum(events) FROM {db}.user_activity GROUP BY 1")
+    ) == dict(activity)

@@ -54,7 +54,8 @@ TTL minute + INTERVAL ${retention_days} DAY;
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.errors_per_minute_mv TO ${db}.errors_per_minute AS
 SELECT toStartOfMinute(occurred_at) AS minute, assumeNotNull(error_code) AS error_code,
        event_type, count() AS errors
-FROM ${db}.events WHERE error_code IS NOT NULL GROUP BY minute, error_code, event_type;
+FROM (SELECT occurred_at, error_code, event_type FROM ${db}.events WHERE error_code IS NOT NULL)
+GROUP BY minute, error_code, event_type;
 
 CREATE TABLE IF NOT EXISTS ${db}.first_chunk_latency
 (
