@@ -93,7 +93,11 @@ def start_worker(env: dict[str, str], log: Path, index: int = 0) -> Worker:
     )  # fmt: skip
     handle.close()
     worker = Worker(port, log, process, env)
-    wait_for(lambda: _serving(worker), 90, f"worker on {port} to serve ({log})")
+    try:
+        wait_for(lambda: _serving(worker), 90, f"worker on {port} to serve ({log})")
+    except BaseException:
+        worker.stop()  # never leave a worker behind a failed test
+        raise
     return worker
 
 

@@ -80,14 +80,20 @@ def test_a_sink_killed_again_and_again_stores_every_record_once(
     while _committed(topics, group) < total:
         before = _committed(topics, group)
         sink = _start_sink(env, log)
-        goal = min(total, before + rng.randint(30, 150))
-        wait_for(
-            _progress(topics, group, goal, sink), 120, f"the sink to store past {goal} records",
-            lambda: log.read_text()[-2000:],
-        )  # fmt: skip
-        assert sink.poll() is None, log.read_text()[-2000:]
-        sink.send_signal(signal.SIGKILL if _committed(topics, group) < total else signal.SIGTERM)
-        sink.wait(60)
+        try:
+            goal = min(total, before + rng.randint(30, 150))
+            wait_for(
+                _progress(topics, group, goal, sink), 120, f"the sink to store past {goal}",
+                lambda: log.read_text()[-2000:],
+            )  # fmt: skip
+            assert sink.poll() is None, log.read_text()[-2000:]
+            done = _committed(topics, group) >= total
+            sink.send_signal(signal.SIGTERM if done else signal.SIGKILL)
+            sink.wait(60)
+        finally:
+            if sink.poll() is None:  # a failed wait: never leave a sink behind
+                sink.kill()
+                sink.wait(60)
         kills += 1
     assert kills >= 3
     out = subprocess.run(
