@@ -34,12 +34,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-## bench: codec, producer and processor benchmarks (figures and ratios, not pass/fail)
+## bench: codec, producer, processor and sink benchmarks (figures and ratios, not pass/fail)
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_producer.py
 	$(BIN)/python bench/bench_processor.py
+	$(BIN)/python bench/bench_sink.py
 
 ## readme: regenerate the settings table in README.md
 readme: $(STAMP)
