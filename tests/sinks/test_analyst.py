@@ -103,11 +103,12 @@ def test_the_readme_queries_and_the_analyst_commands_answer_as_the_ground_truth(
 
     queries = readme_queries()
     assert len(queries) == 10
+    previous = ch_client.database
     ch_client.database = ch_database
     try:
         answers = [_as_dict(list(ch_client.query(sql).result_rows)) for sql in queries]
-    finally:
-        ch_client.database = None
+    finally:  # the run's shared client: back to its database (None would leave it here)
+        ch_client.database = previous or "default"
     for number, (got, want) in enumerate(zip(answers, expected_answers(sim), strict=True), 1):
         assert want, f"query {number}: the ground truth is empty, the check would be vacuous"
         assert got == want, f"README query {number}"
