@@ -79,6 +79,7 @@ def _register() -> None:
     from sessionflow.cli.simulate_cmd import simulate_command
     from sessionflow.cli.sink_cmd import db, sink_command
     from sessionflow.cli.topics_cmd import topics
+    from sessionflow.cli.up_cmd import down_command, status_command, up_command
 
     cli.add_command(kafka)
     cli.add_command(settings_command)
@@ -90,6 +91,9 @@ def _register() -> None:
     cli.add_command(process_command)
     cli.add_command(sink_command)
     cli.add_command(db)
+    cli.add_command(up_command)
+    cli.add_command(status_command)
+    cli.add_command(down_command)
     for command in (
         sessions_command,
         session_command,

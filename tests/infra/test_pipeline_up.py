@@ -1,0 +1,168 @@
+"""``sessionflow up | status | down`` against the test's broker and the embedded ClickHouse.
+
+The pipeline runs as real processes (processor worker, sink) under the real supervisor; the
+figures ``status`` reports are checked against the simulator's ground truth; a component
+killed with SIGKILL is restarted and reported; ``down`` and Ctrl-C leave nothing running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.supervisor import pid_alive
+from sessionflow.testing import kafka_env
+from sessionflow.testing.kafka import free_ports
+
+CLI = [sys.executable, "-m", "sessionflow.cli"]
+
+
+@pytest.fixture
+def pipeline_env(kafka: KafkaSettings, tmp_path: Path) -> dict[str, str]:
+    """The environment of a pipeline of this test's own: topics, data dir, ports, group."""
+    processor_port, sink_port = free_ports(2)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SESSIONFLOW_") or key == "SESSIONFLOW_CACHE_DIR"
+    }
+    env.pop("CLICKHOUSE_DSN", None)
+    env.update(kafka_env(kafka))
+    env.update(
+        SESSIONFLOW_DATA_DIR=str(tmp_path / "data"),
+        SESSIONFLOW_PROCESSOR_WEB_PORT=str(processor_port),
+        SESSIONFLOW_SINK_HTTP_PORT=str(sink_port),
+        SESSIONFLOW_PROCESSOR_APP_ID=f"app-{kafka.topic}",
+        SESSIONFLOW_SINK_GROUP_ID=f"sink-{kafka.topic}",
+        SESSIONFLOW_PROCESSOR_PLUGINS="",
+        SESSIONFLOW_PROCESSOR_APPROVAL_TIMEOUT_S="0",
+        SESSIONFLOW_PROCESSOR_INACTIVITY_TIMEOUT_S="0",
+    )
+    return env
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def status(env: dict[str, str]) -> dict[str, Any]:
+    done = cli(env, "status", "--format", "json", timeout=60)
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
+
+
+def all_ready(env: dict[str, str]) -> bool:
+    components = status(env)["components"]
+    return bool(components) and all(c["ready"] for c in components)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)  # polling interval of a condition wait
+
+
+@pytest.fixture
+def running(pipeline_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A detached pipeline, stopped (and checked stopped) after the test."""
+    started = cli(pipeline_env, "up", "--detach", "--timeout", "180")
+    assert started.returncode == 0, started.stderr + started.stdout
+    try:
+        yield pipeline_env
+    finally:
+        before = status(pipeline_env)
+        stopped = cli(pipeline_env, "down")
+        assert stopped.returncode == 0, stopped.stderr
+        for component in before.get("components", []):
+            assert not pid_alive(component.get("pid")), component
+
+
+def test_up_status_down_counts_match_the_ground_truth(
+    running: dict[str, str], tmp_path: Path
+) -> None:
+    first = status(running)
+    assert first["running"]
+    assert [c["name"] for c in first["components"]] == ["processor-0", "sink"]
+    assert all(c["ready"] for c in first["components"])
+    truth_file = tmp_path / "truth.json"
+    sent = cli(running, "simulate", "--sessions", "40", "--anomalies", "--anomaly-count", "2",
+               "--ground-truth", str(truth_file))  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    truth = json.loads(truth_file.read_text())
+    expected = {kind: n for kind, n in truth["injected"].items() if n}
+
+    def settled() -> bool:
+        now = status(running)
+        lags = now["lag"]
+        return (
+            bool(lags)
+            and all(sum(g.values()) == 0 for g in lags.values())
+            and (now["dead_letters"] == expected)
+        )
+
+    wait_for(settled, "lag 0 in both groups and every dead letter on the DLQ")
+    groups = set(status(running)["lag"])
+    assert groups == {f"app-{running['KAFKA_TOPIC']}-v1", f"sink-{running['KAFKA_TOPIC']}"}
+    urls = status(running)["urls"]
+    assert set(urls) == {"processor-0 state_api", "sink clickhouse"}
+    query = cli(running, "query", "SELECT count() AS n FROM events", "--format", "json")
+    assert query.returncode == 0, query.stderr
+    assert json.loads(query.stdout) == [{"n": truth["records"]}]
+
+
+def test_a_killed_component_is_restarted_and_reported(running: dict[str, str]) -> None:
+    sink = next(c for c in status(running)["components"] if c["name"] == "sink")
+    os.kill(sink["pid"], signal.SIGKILL)
+
+    def restarted() -> bool:
+        now = next(c for c in status(running)["components"] if c["name"] == "sink")
+        return now["restarts"] == 1 and now["ready"] and now["pid"] != sink["pid"]
+
+    wait_for(restarted, "the sink to be restarted and answer again")
+    now = next(c for c in status(running)["components"] if c["name"] == "sink")
+    assert now["last_exit"] == -signal.SIGKILL
+    log = Path(running["SESSIONFLOW_DATA_DIR"]) / "pipeline" / "logs" / "up.log"
+    assert "sink exited with code -9" in log.read_text()
+
+
+def test_ctrl_c_on_a_foreground_up_stops_everything(pipeline_env: dict[str, str]) -> None:
+    up = subprocess.Popen([*CLI, "up"], env=pipeline_env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: all_ready(pipeline_env), "the foreground pipeline to answer", 180)
+        pids = [c["pid"] for c in status(pipeline_env)["components"]]
+        up.send_signal(signal.SIGINT)
+        assert up.wait(120) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert all(not pid_alive(pid) for pid in pids)
+    after = cli(pipeline_env, "status")
+    assert after.returncode == 1
+    assert "not running" in after.stdout
+
+
+def test_up_refuses_a_port_in_use_before_starting_anything(pipeline_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(pipeline_env["SESSIONFLOW_SINK_HTTP_PORT"])))
+        taken.listen()
+        done = cli(pipeline_env, "up", "--detach")
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "SESSIONFLOW_SINK_HTTP_PORT" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert not (Path(pipeline_env["SESSIONFLOW_DATA_DIR"]) / "pipeline" / "state.json").exists()
