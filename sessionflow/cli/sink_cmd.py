@@ -18,12 +18,14 @@ import click
 from sessionflow.cli.checks import load_kafka
 from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
+from sessionflow.core.metrics import exposition
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.schemas.state_codec import state_topic
 from sessionflow.sinks.clickhouse.migrate import prepare
 from sessionflow.sinks.endpoint import EndpointSettings, QueryEndpoint
+from sessionflow.sinks.metrics import sink_registry
 from sessionflow.sinks.service import SinkService, SinkTopics
 from sessionflow.sinks.settings import SinkSettings
 
@@ -76,7 +78,11 @@ async def _run(
             SinkService(kafka, settings, client, database, topics)
         )
         if endpoint is not None:
-            server = QueryEndpoint(client, endpoint, default_database=database)
+            registry = sink_registry(service.runner)
+            server = QueryEndpoint(
+                client, endpoint, default_database=database,
+                metrics=lambda: exposition(registry),
+            )  # fmt: skip
             await stack.enter_async_context(server)
             click.echo(f"sink: read-only ClickHouse HTTP endpoint on {server.url}", err=True)
         report = service.migration

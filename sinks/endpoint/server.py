@@ -7,7 +7,8 @@ parameters, a ``FORMAT`` clause in the SQL (default ``TabSeparated``), the ``X-C
 response headers, and errors as ClickHouse writes them (status, ``X-ClickHouse-Exception-Code``,
 ``Code: N. DB::Exception: ... (NAME)``). Settings parameters (``max_threads=...``,
 ``wait_end_of_query=1`` ...) are accepted and ignored; query parameters (``param_x=...``)
-fill ``{x:Type}`` placeholders. Sessions are not supported.
+fill ``{x:Type}`` placeholders. Sessions are not supported. ``GET /metrics`` serves the
+owner's Prometheus metrics when it passes ``metrics`` (no authentication, like most exporters).
 
 Threading contract: every engine call runs on ``executor``, never on the event loop. By
 default the endpoint uses a private single-thread executor, so its statements run one at a
@@ -27,6 +28,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -34,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from sessionflow.core.errors import SessionflowError
+from sessionflow.core.metrics import CONTENT_TYPE
 from sessionflow.sinks.endpoint.errors import (
     AUTHENTICATION_FAILED,
     SYNTAX_ERROR,
@@ -69,8 +72,10 @@ class QueryEndpoint:
         *,
         default_database: str | None = None,
         executor: Executor | None = None,
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
         self._client = client
+        self._metrics = metrics
         self._settings = settings
         self._default_database = default_database
         self._own_executor = executor is None
@@ -107,6 +112,8 @@ class QueryEndpoint:
         app = web.Application()
         app.router.add_route("*", "/ping", self._ping)
         app.router.add_route("*", "/replicas_status", self._ping)
+        if self._metrics is not None:
+            app.router.add_route("GET", "/metrics", self._serve_metrics)
         app.router.add_route("*", "/", self._root)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         # access_log=None: URLs can carry a password (?password=...), never log them
@@ -148,6 +155,12 @@ class QueryEndpoint:
 
     async def _ping(self, request: web.Request) -> web.Response:
         return web.Response(text=_OK, content_type="text/html")
+
+    async def _serve_metrics(self, request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        response = web.Response(body=self._metrics())
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
 
     async def _unknown(self, request: web.Request) -> web.Response:
         text = f"There is no handle {request.path}\n\nUse / or /ping for health checks.\n"

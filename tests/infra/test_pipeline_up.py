@@ -13,11 +13,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.supervisor import pid_alive
@@ -116,9 +118,68 @@ def test_up_status_down_counts_match_the_ground_truth(
     assert groups == {f"app-{running['KAFKA_TOPIC']}-v1", f"sink-{running['KAFKA_TOPIC']}"}
     urls = status(running)["urls"]
     assert set(urls) == {"processor-0 state_api", "sink clickhouse"}
-    query = cli(running, "query", "SELECT count() AS n FROM events", "--format", "json")
-    assert query.returncode == 0, query.stderr
-    assert json.loads(query.stdout) == [{"n": truth["records"]}]
+    assert sql(running, "SELECT count() AS n FROM events") == [{"n": truth["records"]}]
+    check_metrics(running, truth)
+
+
+def sql(env: dict[str, str], query: str) -> list[dict[str, Any]]:
+    done = cli(env, "query", query, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Every sample at ``url`` as ``name{label=value,...}`` -> value."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
+
+
+def check_metrics(env: dict[str, str], truth: dict[str, Any]) -> None:
+    """Both components' /metrics against the ground truth and ClickHouse's own counts."""
+    anomalous = [a["event_id"] for a in truth["anomalies"]
+                 if a["event_id"] and a["kind"] != "duplicate_event_id"]  # fmt: skip
+    ids = ",".join(f"'{event_id}'" for event_id in anomalous)
+    by_type = {
+        row["event_type"]: row["n"]
+        for row in sql(
+            env,
+            "SELECT event_type, toInt64(count()) AS n FROM events_unique "
+            f"WHERE event_id NOT IN ({ids}) GROUP BY event_type",
+        )
+    }
+    assert sum(by_type.values()) == truth["valid_events"]
+    (timed,) = sql(env, "SELECT toInt64(count()) AS n FROM events_unique WHERE event_type IN "
+                        "('tool_call.completed', 'tool_call.failed') AND duration_ms IS NOT NULL "
+                        f"AND event_id NOT IN ({ids})")  # fmt: skip
+    worker = scrape(f"http://127.0.0.1:{env['SESSIONFLOW_PROCESSOR_WEB_PORT']}/metrics")
+    processed = {key.split("=")[1].rstrip("}"): value for key, value in worker.items()
+                 if key.startswith("sessionflow_events_processed_total{")}  # fmt: skip
+    assert processed == by_type
+    assert worker["session_created_total{}"] == by_type["session.created"]
+    assert worker["message_count_total{}"] == by_type["message.created"]
+    assert worker["tool_call_count_total{}"] == by_type["tool_call.pending"]
+    assert worker["tool_execution_time_seconds_count{}"] == timed["n"]
+    letters = {key.split("=")[1].rstrip("}"): value for key, value in worker.items()
+               if key.startswith("sessionflow_dead_letters_total{")}  # fmt: skip
+    assert letters == {kind: n for kind, n in truth["injected"].items() if n}
+    assert sum(v for k, v in worker.items() if k.startswith("sessionflow_consumer_lag{")) == 0
+    sink = scrape(f"http://127.0.0.1:{env['SESSIONFLOW_SINK_HTTP_PORT']}/metrics")
+    topic = env["KAFKA_TOPIC"]
+    assert sink[f"sessionflow_sink_records_total{{topic={topic}}}"] == truth["records"]
+    assert (
+        sink[f"sessionflow_sink_records_total{{topic={topic}.dlq}}"]
+        == (truth["dead_letters_expected"])
+    )
+    assert (
+        sink["sessionflow_sink_batch_seconds_count{}"] == sink["sessionflow_sink_inserts_total{}"]
+    )
 
 
 def test_a_killed_component_is_restarted_and_reported(running: dict[str, str]) -> None:
