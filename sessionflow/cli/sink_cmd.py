@@ -18,14 +18,13 @@ import click
 from sessionflow.cli.checks import load_kafka
 from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
-from sessionflow.core.metrics import exposition
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.schemas.state_codec import state_topic
 from sessionflow.sinks.clickhouse.migrate import prepare
+from sessionflow.sinks.dashboard.pages import sink_pages
 from sessionflow.sinks.endpoint import EndpointSettings, QueryEndpoint
-from sessionflow.sinks.metrics import sink_registry
 from sessionflow.sinks.service import SinkService, SinkTopics
 from sessionflow.sinks.settings import SinkSettings
 
@@ -56,7 +55,11 @@ def sink_command(http_port: int | None, no_http: bool) -> None:
     )
     client = open_client(clickhouse, paths)
     try:
-        asyncio.run(_run(kafka, settings, client, clickhouse.database, topics, endpoint))
+        asyncio.run(
+            _run(
+                kafka, settings, client, clickhouse.database, topics, endpoint, processors.faust_id
+            )
+        )
     finally:
         client.close()
 
@@ -68,6 +71,7 @@ async def _run(
     database: str,
     topics: SinkTopics,
     endpoint: EndpointSettings | None,
+    processors_group: str,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,11 +82,8 @@ async def _run(
             SinkService(kafka, settings, client, database, topics)
         )
         if endpoint is not None:
-            registry = sink_registry(service.runner)
-            server = QueryEndpoint(
-                client, endpoint, default_database=database,
-                metrics=lambda: exposition(registry),
-            )  # fmt: skip
+            pages = sink_pages(service, kafka, processors_group)
+            server = QueryEndpoint(client, endpoint, default_database=database, pages=pages)
             await stack.enter_async_context(server)
             click.echo(f"sink: read-only ClickHouse HTTP endpoint on {server.url}", err=True)
         report = service.migration

@@ -100,11 +100,16 @@ def components(settings: PipelineSettings, kafka: KafkaSettings) -> list[Compone
         port = processor.web_port + index
         url = f"http://{processor.web_host}:{port}"
         argv = [*_CLI, "process", "--worker-index", str(index), "--web-port", str(port)]
-        urls = {"state_api": url, "health": f"{url}/health"}
+        urls = {"state_api": url, "metrics": f"{url}/metrics", "health": f"{url}/health"}
         name = f"processor-{index}"
         found.append(Component(name, argv, logs / f"{name}.log", env, urls))
     url = f"http://{endpoint.host}:{endpoint.port}"
-    urls = {"clickhouse": url, "health": f"{url}/ping"}
+    urls = {
+        "clickhouse": url,
+        "dashboard": f"{url}/dashboard",
+        "metrics": f"{url}/metrics",
+        "health": f"{url}/ping",
+    }
     sink_argv = [*_CLI, "sink", "--http-port", str(endpoint.port)]
     found.append(Component("sink", sink_argv, logs / "sink.log", env, urls))
     return found

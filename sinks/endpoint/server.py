@@ -7,8 +7,9 @@ parameters, a ``FORMAT`` clause in the SQL (default ``TabSeparated``), the ``X-C
 response headers, and errors as ClickHouse writes them (status, ``X-ClickHouse-Exception-Code``,
 ``Code: N. DB::Exception: ... (NAME)``). Settings parameters (``max_threads=...``,
 ``wait_end_of_query=1`` ...) are accepted and ignored; query parameters (``param_x=...``)
-fill ``{x:Type}`` placeholders. Sessions are not supported. ``GET /metrics`` serves the
-owner's Prometheus metrics when it passes ``metrics`` (no authentication, like most exporters).
+fill ``{x:Type}`` placeholders. Sessions are not supported. The owner may add ``pages``:
+``GET`` routes of its own (the sink's ``/metrics`` and dashboard), served without
+authentication, like most exporters and status pages.
 
 Threading contract: every engine call runs on ``executor``, never on the event loop. By
 default the endpoint uses a private single-thread executor, so its statements run one at a
@@ -28,7 +29,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -36,7 +37,6 @@ from typing import Any
 from aiohttp import web
 
 from sessionflow.core.errors import SessionflowError
-from sessionflow.core.metrics import CONTENT_TYPE
 from sessionflow.sinks.endpoint.errors import (
     AUTHENTICATION_FAILED,
     SYNTAX_ERROR,
@@ -51,6 +51,9 @@ from sessionflow.sinks.endpoint.sql_guard import ReadQuery, check_read_only
 log = logging.getLogger(__name__)
 
 _OK = "Ok.\n"
+Page = Callable[[], Awaitable[tuple[bytes, str]]]
+"""An extra GET route: returns the body and its content type."""
+
 _FORM_TYPE = "multipart/form-data"  # like ClickHouse: an url-encoded body is the SQL itself
 _UNKNOWN_FORMAT = (73, "UNKNOWN_FORMAT")
 _DEFAULT_FORMAT = "TabSeparated"
@@ -72,10 +75,10 @@ class QueryEndpoint:
         *,
         default_database: str | None = None,
         executor: Executor | None = None,
-        metrics: Callable[[], bytes] | None = None,
+        pages: Mapping[str, Page] | None = None,
     ) -> None:
         self._client = client
-        self._metrics = metrics
+        self._pages = dict(pages or {})
         self._settings = settings
         self._default_database = default_database
         self._own_executor = executor is None
@@ -112,8 +115,8 @@ class QueryEndpoint:
         app = web.Application()
         app.router.add_route("*", "/ping", self._ping)
         app.router.add_route("*", "/replicas_status", self._ping)
-        if self._metrics is not None:
-            app.router.add_route("GET", "/metrics", self._serve_metrics)
+        for path, page in self._pages.items():
+            app.router.add_route("GET", path, _page_handler(page))
         app.router.add_route("*", "/", self._root)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         # access_log=None: URLs can carry a password (?password=...), never log them
@@ -155,12 +158,6 @@ class QueryEndpoint:
 
     async def _ping(self, request: web.Request) -> web.Response:
         return web.Response(text=_OK, content_type="text/html")
-
-    async def _serve_metrics(self, request: web.Request) -> web.Response:
-        assert self._metrics is not None
-        response = web.Response(body=self._metrics())
-        response.headers["Content-Type"] = CONTENT_TYPE
-        return response
 
     async def _unknown(self, request: web.Request) -> web.Response:
         text = f"There is no handle {request.path}\n\nUse / or /ping for health checks.\n"
@@ -309,3 +306,13 @@ def _content_type(fmt: str) -> str:
     if name == "xml":
         return "application/xml; charset=UTF-8"
     return "application/octet-stream"
+
+
+def _page_handler(page: Page) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        body, content_type = await page()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    return handle

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,9 +119,11 @@ def test_up_status_down_counts_match_the_ground_truth(
     groups = set(status(running)["lag"])
     assert groups == {f"app-{running['KAFKA_TOPIC']}-v1", f"sink-{running['KAFKA_TOPIC']}"}
     urls = status(running)["urls"]
-    assert set(urls) == {"processor-0 state_api", "sink clickhouse"}
+    assert set(urls) == {"processor-0 state_api", "processor-0 metrics", "sink clickhouse",
+                         "sink dashboard", "sink metrics"}  # fmt: skip
     assert sql(running, "SELECT count() AS n FROM events") == [{"n": truth["records"]}]
     check_metrics(running, truth)
+    check_dashboard(running, truth)
 
 
 def sql(env: dict[str, str], query: str) -> list[dict[str, Any]]:
@@ -227,3 +231,60 @@ def test_up_refuses_a_port_in_use_before_starting_anything(pipeline_env: dict[st
     assert "SESSIONFLOW_SINK_HTTP_PORT" in lines[0]
     assert "Traceback" not in done.stderr
     assert not (Path(pipeline_env["SESSIONFLOW_DATA_DIR"]) / "pipeline" / "state.json").exists()
+
+
+def chromium() -> str:
+    """Debian's chromium (``.ci/run`` installs it); skipped where it is missing outside CI."""
+    found = shutil.which("chromium")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    return found
+
+
+def rendered(url: str, tmp_dir: Path) -> dict[str, str]:
+    """The page at ``url`` rendered by headless chromium: every ``data-k`` element's text."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_dir}", "--virtual-time-budget=10000", "--dump-dom"]  # fmt: skip
+    done = subprocess.run([chromium(), *flags, url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(re.findall(r'data-k="([^"]+)"[^>]*>([^<]*)<', done.stdout))
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def check_dashboard(env: dict[str, str], truth: dict[str, Any]) -> None:
+    """The dashboard as chromium renders it against ClickHouse and the processors' state."""
+    shown = rendered(f"http://127.0.0.1:{env['SESSIONFLOW_SINK_HTTP_PORT']}/dashboard",
+                     Path(env["SESSIONFLOW_DATA_DIR"]) / "chromium")  # fmt: skip
+    assert shown["loaded"].startswith("updated"), shown["loaded"]
+    assert number(shown["totals.records"]) == truth["records"]
+    assert number(shown["totals.dead_letters"]) == truth["dead_letters_expected"]
+    letters = {k.split(".", 1)[1]: number(v) for k, v in shown.items()
+               if k.startswith("dead_letters.")}  # fmt: skip
+    assert letters == {kind: n for kind, n in truth["injected"].items() if n}
+    by_type = {row["event_type"]: row["n"] for row in sql(
+        env, "SELECT event_type, toInt64(count()) AS n FROM events "
+             "WHERE decode_error IS NULL GROUP BY event_type")}  # fmt: skip
+    events = {k.split(".", 1)[1]: number(v) for k, v in shown.items() if k.startswith("events.")}
+    assert events == by_type
+    calls = {row["tool_name"]: row["n"] for row in sql(
+        env, "SELECT tool_name, toInt64(count()) AS n FROM events WHERE event_type IN "
+             "('tool_call.completed', 'tool_call.failed') AND duration_ms IS NOT NULL "
+             "GROUP BY tool_name")}  # fmt: skip
+    shown_calls = {k.split(".")[1]: number(v) for k, v in shown.items()
+                   if k.startswith("tool.") and k.endswith(".calls")}  # fmt: skip
+    assert shown_calls == calls
+    url = f"http://127.0.0.1:{env['SESSIONFLOW_PROCESSOR_WEB_PORT']}/stats"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        state = json.loads(response.read())
+    assert number(shown["totals.sessions"]) == state["sessions"]
+    assert number(shown["totals.active_sessions"]) == state["active_sessions"]
+    assert number(shown["totals.pending_approvals"]) == state["pending_approvals"]
+    lags = [number(v) for k, v in shown.items() if k.startswith("lag.")]
+    assert len(lags) == 4
+    assert sum(lags) == 0
