@@ -27,6 +27,7 @@ from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.supervisor import pid_alive
 from sessionflow.testing import kafka_env
 from sessionflow.testing.kafka import free_ports
+from tests.infra.test_compose import grafana_metric_names, grafana_tables
 
 CLI = [sys.executable, "-m", "sessionflow.cli"]
 
@@ -124,6 +125,7 @@ def test_up_status_down_counts_match_the_ground_truth(
     assert sql(running, "SELECT count() AS n FROM events") == [{"n": truth["records"]}]
     check_metrics(running, truth)
     check_dashboard(running, truth)
+    check_grafana_references(running)
 
 
 def sql(env: dict[str, str], query: str) -> list[dict[str, Any]]:
@@ -288,3 +290,26 @@ def check_dashboard(env: dict[str, str], truth: dict[str, Any]) -> None:
     lags = [number(v) for k, v in shown.items() if k.startswith("lag.")]
     assert len(lags) == 4
     assert sum(lags) == 0
+
+
+def metric_names(url: str) -> set[str]:
+    """Every metric name served at ``url`` (families without samples too)."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    names = set()
+    for family in text_string_to_metric_families(text):
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+        names |= {family.name + s for s in suffixes.get(family.type, [""])}
+        names |= {sample.name for sample in family.samples}
+    return names
+
+
+def check_grafana_references(env: dict[str, str]) -> None:
+    """Every metric the compose Grafana dashboard plots is served, every table it reads exists."""
+    served = metric_names(f"http://127.0.0.1:{env['SESSIONFLOW_PROCESSOR_WEB_PORT']}/metrics")
+    served |= metric_names(f"http://127.0.0.1:{env['SESSIONFLOW_SINK_HTTP_PORT']}/metrics")
+    assert grafana_metric_names() - served == set()
+    tables = {row["name"] for row in sql(
+        env, "SELECT name FROM system.tables WHERE database = 'sessionflow'")}  # fmt: skip
+    assert grafana_tables() - tables == set()
+    assert len(grafana_tables()) >= 4
