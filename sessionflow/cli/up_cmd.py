@@ -151,7 +151,8 @@ def up_command(workers: int, detach: bool, timeout: float, supervise: bool) -> N
     if settings.configured_kafka:
         asyncio.run(ensure_reachable(settings.kafka))
     if detach:
-        raise SystemExit(_detach(settings, timeout))
+        click.echo(ready_text(start_detached(settings, timeout)))
+        return
     _run(settings, announce=not supervise)
 
 
@@ -186,10 +187,10 @@ def _run(settings: PipelineSettings, *, announce: bool) -> None:
 def _announce_ready(settings: PipelineSettings) -> None:
     if _wait_ready(settings.paths.data_dir, 600.0, None):
         state = read_state(state_file(settings.paths.data_dir)) or {}
-        click.echo(_ready_text(state))
+        click.echo(ready_text(state))
 
 
-def _ready_text(state: dict[str, Any]) -> str:
+def ready_text(state: dict[str, Any]) -> str:
     lines = ["pipeline up:"]
     lines += [f"  {name}: {url}" for name, url in sorted(state.get("urls", {}).items())]
     lines.append("  `sessionflow status` shows it; `sessionflow down` (or Ctrl-C) stops it")
@@ -214,8 +215,9 @@ def _wait_ready(data_dir: Path, timeout_s: float, child: subprocess.Popen[bytes]
     )
 
 
-def _detach(settings: PipelineSettings, timeout_s: float) -> int:
-    """Start ``up --supervise`` in its own session; wait until it answers."""
+def start_detached(settings: PipelineSettings, timeout_s: float) -> dict[str, Any]:
+    """Start the pipeline in the background (``up --supervise`` in its own session); return
+    its state once every component answers. Raises InfrastructureError if it stops first."""
     data_dir = settings.paths.data_dir
     log = log_dir(data_dir) / "up.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -228,8 +230,7 @@ def _detach(settings: PipelineSettings, timeout_s: float) -> int:
     if not _wait_ready(data_dir, timeout_s, child):
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise InfrastructureError(f"the pipeline stopped while starting: {tail[0]} (log {log})")
-    click.echo(_ready_text(read_state(state_file(data_dir)) or {}))
-    return 0
+    return read_state(state_file(data_dir)) or {}
 
 
 @click.command("down")
