@@ -78,6 +78,7 @@ def _register() -> None:
     from sessionflow.cli.settings_cmd import settings_command
     from sessionflow.cli.simulate_cmd import simulate_command
     from sessionflow.cli.sink_cmd import db, sink_command
+    from sessionflow.cli.state_cmd import state
     from sessionflow.cli.topics_cmd import topics
 
     cli.add_command(kafka)
@@ -90,6 +91,7 @@ def _register() -> None:
     cli.add_command(process_command)
     cli.add_command(sink_command)
     cli.add_command(db)
+    cli.add_command(state)
     for command in (
         sessions_command,
         session_command,
