@@ -74,6 +74,7 @@ def _register() -> None:
     from sessionflow.cli.kafka_cmd import kafka
     from sessionflow.cli.process_cmd import process_command
     from sessionflow.cli.produce_cmd import produce_command
+    from sessionflow.cli.replay_cmd import replay_command
     from sessionflow.cli.schemas_cmd import schemas
     from sessionflow.cli.settings_cmd import settings_command
     from sessionflow.cli.simulate_cmd import simulate_command
@@ -91,6 +92,7 @@ def _register() -> None:
     cli.add_command(process_command)
     cli.add_command(sink_command)
     cli.add_command(db)
+    cli.add_command(replay_command)
     cli.add_command(state)
     for command in (
         sessions_command,
