@@ -10,6 +10,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import fold
 from sessionflow.processors.domain.records import to_view
@@ -20,6 +22,8 @@ from sessionflow.processors.runtime.control import (
     write_control,
 )
 from sessionflow.processors.settings import ProcessorSettings
+from sessionflow.producers.simulator import Simulation
+from sessionflow.schemas import EventType
 from sessionflow.testing.kafka import free_ports
 from tests.processors.conftest import CODEC, SimulationFactory, topic_records
 from tests.processors.expected import expected_dead_letters
@@ -29,8 +33,14 @@ from tests.processors.harness import (
     health,
     wait_for,
     worker_env,
+    workers,
 )
-from tests.processors.promotekit import end_offsets, fold_into_version, sessionflow
+from tests.processors.promotekit import (
+    SteadyProducer,
+    end_offsets,
+    fold_into_version,
+    sessionflow,
+)
 from tests.processors.views import comparable, differences, event_id_of, origin_of, reason_of
 
 
@@ -115,3 +125,99 @@ def test_a_worker_started_while_draining_waits_then_runs_on_the_new_version(
     dead = topic_records(topics, topics.dlq_topic)
     found = Counter((reason_of(d), event_id_of(records[origin_of(d)].value)) for d in dead)
     assert found == expected_dead_letters(later)
+
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def timeout_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example tool-timeout plugin, pip-installed into a directory (for PYTHONPATH)."""
+    target = tmp_path_factory.mktemp("promote-plugins")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(ROOT / "examples" / "tool-timeout-plugin")],
+        check=True, timeout=600,
+    )  # fmt: skip
+    return target
+
+
+def _on(group: list[Worker], version: str) -> bool:
+    """Every worker serves again, on ``version``."""
+    try:
+        answers = [w.get("/health") for w in group]
+    except OSError:  # restarting
+        return False
+    return all(code == 200 and body.get("state_version") == version for code, body in answers)
+
+
+def _tool_timeouts(sims: list[Simulation]) -> set[str]:
+    return {
+        r.event.event_id for sim in sims for r in sim.records
+        if r.anomaly is None and r.event is not None
+        and r.event.event_type is EventType.TOOL_CALL_FAILED
+        and r.event.payload.error_code.value == "TOOL_TIMEOUT"  # type: ignore[union-attr]
+    }  # fmt: skip
+
+
+def test_promote_while_events_flow_loses_and_duplicates_nothing(
+    topics: KafkaSettings,
+    simulated: SimulationFactory,
+    app_id: str,
+    tmp_path: Path,
+    timeout_plugin: Path,
+) -> None:
+    sims = [simulated(16, 61, 1)]
+    env = worker_env(
+        topics, app_id, tmp_path, PYTHONPATH=str(timeout_plugin),
+        SESSIONFLOW_PROCESSOR_BATCH_SIZE="200",
+    )  # fmt: skip
+    with workers(env, tmp_path, count=2) as group:
+        wait_for(lambda: caught_up(topics, group), 120, "v1 to fold the first events")
+        producer = SteadyProducer(topics, first_seed=62).start()
+        try:
+            wait_for(lambda: len(producer.sent) >= 1, 60, "events to flow")
+            code, out, err = sessionflow(env, "replay", "--source", "topic", "--version", "v2")
+            assert code == 0, err
+            code, out, err = sessionflow(env, "state", "promote", "v2", "--timeout", "120")
+            assert code == 0, err
+            promoted_at = len(producer.sent)
+            wait_for(lambda: len(producer.sent) > promoted_at, 60, "events after the promote")
+        finally:
+            sims += producer.finish()
+        wait_for(lambda: _on(group, "v2"), 120, "the workers to restart on v2",
+                 lambda: [health(w) for w in group])  # fmt: skip
+        wait_for(lambda: caught_up(topics, group, "v2"), 180, "v2 to fold every event",
+                 lambda: [health(w) for w in group])  # fmt: skip
+        records = topic_records(topics)
+        pure = fold({}, records, CODEC)
+        answers = {sid: group[0].get(f"/sessions/{sid}") for sid in pure.states}
+        current = sessionflow(env, "state", "current")
+
+    assert "promoted v1 -> v2" in out
+    assert current[0] == 0
+    assert current[1].startswith("v2 (current since")
+    assert {sid: code for sid, (code, _) in answers.items() if code != 200} == {}
+    served = {sid: comparable(v) for sid, (_, v) in answers.items()}
+    assert differences(served, {s: comparable(to_view(v)) for s, v in pure.states.items()}) == []
+
+    dead = topic_records(topics, topics.dlq_topic)
+    origins = Counter(origin_of(d) for d in dead)
+    assert [o for o, n in origins.items() if n > 1] == []  # no dead letter twice
+    assert Counter((reason_of(d), *origin_of(d)) for d in dead) == Counter(
+        (d.reason.value, d.record.partition, d.record.offset) for d in pure.dead_letters
+    )
+    timeouts = _tool_timeouts(sims)
+    assert timeouts, "the simulation must contain tool timeouts for this test to mean anything"
+    emitted = [e for e in map(CODEC.decode, (r.value for r in records if event_id_of(r.value)))
+               if e["source"].startswith("plugin:")]  # fmt: skip
+    assert Counter(e["causation_id"] for e in emitted) == Counter(timeouts)  # each once
+
+    originals = {(r.partition, r.offset): r for r in records}
+    found = Counter((reason_of(d), event_id_of(originals[origin_of(d)].value)) for d in dead)
+    expected = sum((expected_dead_letters(sim) for sim in sims), Counter())
+    plugin_ids = {e["event_id"] for e in emitted}
+    for letter in pure.dead_letters:  # what the plugin's own events broke, if anything
+        if letter.event_id in plugin_ids:
+            expected[(letter.reason.value, letter.event_id)] += 1
+    assert found == expected
