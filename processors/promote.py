@@ -125,10 +125,11 @@ async def promote(
         await _write(kafka, settings, version, Phase.CURRENT, old)
     except BaseException as exc:
         await _write(kafka, settings, old, Phase.CURRENT, version)
-        if isinstance(exc, TimeoutError):
-            raise PromoteRolledBack(f"{exc}; rolled back: the workers run on {old} again") from exc
-        say(f"interrupted ({type(exc).__name__}): rolled back, the workers run on {old} again")
-        raise
+        if not isinstance(exc, Exception):  # Ctrl-C (a cancelled task), SystemExit
+            say(f"interrupted: rolled back, the workers run on {old} again")
+            raise
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise PromoteRolledBack(f"{why}; rolled back: the workers run on {old} again") from exc
     return PromoteOutcome(old, version, until, folded, drained_s)
 
 

@@ -5,13 +5,16 @@ during a promote."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from sessionflow.core.kafka_clients import new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import fold
 from sessionflow.processors.domain.records import to_view
@@ -221,3 +224,71 @@ def test_promote_while_events_flow_loses_and_duplicates_nothing(
         if letter.event_id in plugin_ids:
             expected[(letter.reason.value, letter.event_id)] += 1
     assert found == expected
+
+
+async def _promote_beside_a_member(
+    kafka: KafkaSettings, env: dict[str, str], app_id: str, timeout_s: int, interrupt: bool
+) -> tuple[int, str]:
+    """Run ``state promote v2`` while a consumer that ignores the control record stays in
+    v1's group (so draining never ends); SIGINT it once draining if ``interrupt``."""
+    member = new_consumer(kafka, kafka.dlq_topic, group_id=f"{app_id}-v1")
+    await member.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not member.assignment():
+            assert time.monotonic() < deadline, "the member did not join v1's group"
+            await member.getmany(timeout_ms=500)
+        promote = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sessionflow.cli", "state", "promote", "v2",
+            "--timeout", str(timeout_s), env=env, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        if interrupt:
+            while not await _draining(kafka, app_id):
+                assert time.monotonic() < deadline + 60, "the promote did not start draining"
+            promote.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(promote.communicate(), 120)
+        assert promote.returncode is not None
+        return promote.returncode, err.decode()
+    finally:
+        await member.stop()
+
+
+async def _draining(kafka: KafkaSettings, app_id: str) -> bool:
+    record = await read_control(kafka, app_id)
+    if record is None or record.phase is not Phase.DRAINING:
+        await asyncio.sleep(0.2)  # polling interval of a condition wait
+        return False
+    return True
+
+
+def _both_rebuilt(kafka: KafkaSettings, app_id: str) -> None:
+    """v1 and v2 both folded to the end of the topic (v1 as if its workers had run)."""
+    settings, ends = ProcessorSettings(app_id=app_id), end_offsets(kafka)
+    for version in ("v1", "v2"):
+        asyncio.run(fold_into_version(kafka, settings, version, ends))
+
+
+@pytest.mark.parametrize("interrupt", [False, True], ids=["timeout", "ctrl-c"])
+def test_a_promote_that_cannot_drain_or_is_interrupted_rolls_back(
+    topics: KafkaSettings,
+    simulated: SimulationFactory,
+    app_id: str,
+    tmp_path: Path,
+    interrupt: bool,
+) -> None:
+    simulated(6, 71, 0)
+    _both_rebuilt(topics, app_id)
+    env = worker_env(topics, app_id, tmp_path)
+
+    code, err = asyncio.run(_promote_beside_a_member(topics, env, app_id, 3, interrupt))
+
+    last = err.strip().splitlines()[-1]
+    if interrupt:
+        assert code == 130, err
+        assert "interrupted: rolled back, the workers run on v1 again" in err
+    else:
+        assert code == 1, err
+        assert "still has members after 3s; rolled back: the workers run on v1 again" in last
+    record = asyncio.run(read_control(topics, app_id))
+    assert record is not None
+    assert (record.version, record.phase, record.previous) == ("v1", Phase.CURRENT, "v2")
