@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from sessionflow.core.errors import SessionflowError
+from sessionflow.core.errors import InfrastructureError, SessionflowError
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.groups import (
     behind,
@@ -52,6 +52,10 @@ _POLL_S = 0.5
 
 class PromoteRefused(SessionflowError):
     """The promote was refused before anything was changed."""
+
+
+class DrainTimeoutError(InfrastructureError):
+    """The old version's consumer group still had members when the timeout ran out."""
 
 
 class PromoteRolledBack(SessionflowError):
@@ -184,11 +188,11 @@ async def _wait_reached_cut(
 
 
 async def _wait_empty(kafka: KafkaSettings, group: str, timeout_s: float) -> float:
-    """Seconds until ``group`` has no member; :class:`TimeoutError` after ``timeout_s``."""
+    """Seconds until ``group`` has no member; :class:`DrainTimeoutError` after ``timeout_s``."""
     started = time.monotonic()
     while await group_members(kafka, group) > 0:
         if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"group {group} still has members after {timeout_s:g}s")
+            raise DrainTimeoutError(f"group {group} still has members after {timeout_s:g}s")
         await asyncio.sleep(_POLL_S)  # polling the group's membership, bounded by the timeout
     return time.monotonic() - started
 

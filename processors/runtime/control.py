@@ -42,6 +42,10 @@ class ControlRecordError(SessionflowError):
     """The control topic holds a value that is not a version record."""
 
 
+class ControlWaitTimeout(InfrastructureError):
+    """The control record did not reach the state waited for in time."""
+
+
 class Phase(StrEnum):
     """Where a state version stands."""
 
@@ -213,11 +217,11 @@ class ControlWatcher:
     ) -> VersionRecord | None:
         """The latest record once ``condition`` holds for it.
 
-        Raises :class:`TimeoutError` after ``timeout_s`` (None: wait for ever).
+        Raises :class:`ControlWaitTimeout` after ``timeout_s`` (None: wait for ever).
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not condition(self.latest):
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{self._topic.topic}: condition not met in {timeout_s}s")
+                raise ControlWaitTimeout(f"{self._topic.topic}: not as awaited in {timeout_s}s")
             await self._poll()
         return self.latest

@@ -292,3 +292,23 @@ def test_a_promote_that_cannot_drain_or_is_interrupted_rolls_back(
     record = asyncio.run(read_control(topics, app_id))
     assert record is not None
     assert (record.version, record.phase, record.previous) == ("v1", Phase.CURRENT, "v2")
+
+
+def test_promoting_the_old_version_ends_a_drain_left_by_a_killed_promote(
+    topics: KafkaSettings, app_id: str, tmp_path: Path
+) -> None:
+    left = VersionRecord.now("v2", Phase.DRAINING, "v1")
+    asyncio.run(write_control(topics, app_id, left))
+    env = worker_env(topics, app_id, tmp_path)
+    code, out, err = sessionflow(env, "state", "current")
+    assert code == 0, err
+    assert out.startswith("v1 -> v2 (promoting, draining since")
+
+    code, out, err = sessionflow(env, "state", "promote", "v1")
+
+    assert code == 0, err
+    assert "the interrupted promote to v2 is rolled back" in err
+    assert out.strip() == "v1 is live"
+    record = asyncio.run(read_control(topics, app_id))
+    assert record is not None
+    assert (record.version, record.phase, record.previous) == ("v1", Phase.CURRENT, "v2")
