@@ -173,3 +173,9 @@ def end_offsets(kafka: KafkaSettings) -> dict[int, int]:
             await consumer.stop()
 
     return asyncio.run(ends())
+
+
+def offsets_report(kafka: KafkaSettings, group: str) -> dict[int, tuple[int | None, int]]:
+    """Per partition of the domain topic: (``group``'s committed offset, end offset)."""
+    committed = asyncio.run(committed_offsets(kafka, group))
+    return {p: (committed.get(p), end) for p, end in end_offsets(kafka).items()}

@@ -42,6 +42,7 @@ from tests.processors.promotekit import (
     SteadyProducer,
     end_offsets,
     fold_into_version,
+    offsets_report,
     sessionflow,
 )
 from tests.processors.views import comparable, differences, event_id_of, origin_of, reason_of
@@ -191,7 +192,8 @@ def test_promote_while_events_flow_loses_and_duplicates_nothing(
         wait_for(lambda: _on(group, "v2"), 120, "the workers to restart on v2",
                  lambda: [health(w) for w in group])  # fmt: skip
         wait_for(lambda: caught_up(topics, group, "v2"), 180, "v2 to fold every event",
-                 lambda: [health(w) for w in group])  # fmt: skip
+                 lambda: (offsets_report(topics, f"{app_id}-v2"),
+                          [health(w) for w in group]))  # fmt: skip
         records = topic_records(topics)
         pure = fold({}, records, CODEC)
         answers = {sid: group[0].get(f"/sessions/{sid}") for sid in pure.states}
