@@ -65,6 +65,7 @@ def install_views(papp: ProcessorApp) -> None:
         return view.json(
             {
                 "status": "rebalancing" if app.rebalancing else "ok",
+                "state_version": papp.settings.state_version,
                 "worker": str(app.conf.canonical_url),
                 "partitions": sorted(papp.owned_partitions()),
                 "batches": papp.batches,

@@ -74,10 +74,12 @@ def _register() -> None:
     from sessionflow.cli.kafka_cmd import kafka
     from sessionflow.cli.process_cmd import process_command
     from sessionflow.cli.produce_cmd import produce_command
+    from sessionflow.cli.replay_cmd import replay_command
     from sessionflow.cli.schemas_cmd import schemas
     from sessionflow.cli.settings_cmd import settings_command
     from sessionflow.cli.simulate_cmd import simulate_command
     from sessionflow.cli.sink_cmd import db, sink_command
+    from sessionflow.cli.state_cmd import state
     from sessionflow.cli.topics_cmd import topics
     from sessionflow.cli.up_cmd import down_command, status_command, up_command
 
@@ -94,6 +96,8 @@ def _register() -> None:
     cli.add_command(up_command)
     cli.add_command(status_command)
     cli.add_command(down_command)
+    cli.add_command(replay_command)
+    cli.add_command(state)
     for command in (
         sessions_command,
         session_command,

@@ -1,0 +1,60 @@
+"""Helpers of the replay tests: what a version holds, read back without the replay code."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sessionflow.core.kafka_clients import new_admin
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.processors.domain import Record, SessionState, fold
+from sessionflow.processors.domain.records import from_record
+from sessionflow.schemas.state_codec import StateCodec, state_topic
+from tests.processors.conftest import CODEC, topic_records
+
+
+def version_states(kafka: KafkaSettings, app_id: str, version: str) -> dict[str, SessionState]:
+    """The states in ``version``'s changelog: the latest value per key, decoded."""
+    latest: dict[bytes, bytes] = {}
+    for record in topic_records(kafka, state_topic(f"{app_id}-{version}")):
+        assert record.key is not None
+        latest[record.key] = record.value
+    codec = StateCodec()
+    return {k.decode(): from_record(codec.decode(v)) for k, v in latest.items()}
+
+
+def changelog_partitions(kafka: KafkaSettings, app_id: str, version: str) -> dict[str, set[int]]:
+    """Per session: the changelog partitions its records are in."""
+    found: dict[str, set[int]] = {}
+    for record in topic_records(kafka, state_topic(f"{app_id}-{version}")):
+        assert record.key is not None
+        found.setdefault(record.key.decode(), set()).add(record.partition)
+    return found
+
+
+def committed(kafka: KafkaSettings, group: str) -> dict[int, int]:
+    """``group``'s committed offsets on the events topic."""
+
+    async def run() -> dict[int, int]:
+        admin = new_admin(kafka)
+        await admin.start()
+        try:
+            offsets: Any = await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+        return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == kafka.topic}
+
+    return asyncio.run(run())
+
+
+def pure_fold(records: list[Record]) -> dict[str, SessionState]:
+    """The independent expectation: one pure fold of ``records`` from nothing."""
+    return fold({}, records, CODEC).states
+
+
+def ends_of(records: list[Record]) -> dict[int, int]:
+    """Per partition: the offset after its last record."""
+    found: dict[int, int] = {}
+    for r in records:
+        found[r.partition] = max(found.get(r.partition, 0), r.offset + 1)
+    return found
