@@ -42,7 +42,7 @@ from sessionflow.cli.figures import Figure, check_table, mismatches
 from sessionflow.cli.pipeline_status import running_state
 from sessionflow.cli.progress import send_with_progress
 from sessionflow.cli.simulate_cmd import encoded_records
-from sessionflow.cli.up_cmd import check_ports_free, load_pipeline, start_detached
+from sessionflow.cli.up_cmd import check_ports_free, live_group, load_pipeline, start_detached
 from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.local_kafka import LocalKafkaSettings
@@ -174,7 +174,7 @@ def run_processing(
 ) -> list[Figure]:
     """The pipeline's processors fold the topic; their state and dead letters vs the truth."""
     url = state["urls"]["processor-0 state_api"]
-    wait_caught_up(kafka, ctx.processor.faust_id)
+    wait_caught_up(kafka, asyncio.run(live_group(kafka, ctx.processor)))
     ctx.console.print(f"[bold]process[/]: every event folded; reading state from {url}")
     expected = expected_states(sim)
     served = served_states(url, list(expected))

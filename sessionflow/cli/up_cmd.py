@@ -46,6 +46,7 @@ from sessionflow.core.settings import (
     kafka_child_environment,
 )
 from sessionflow.core.supervisor import Component, Supervisor, pid_alive, read_state
+from sessionflow.processors.promote import live_version
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.producers.settings import TopicSettings
 from sessionflow.producers.topics import create_topics
@@ -113,6 +114,16 @@ def components(settings: PipelineSettings, kafka: KafkaSettings) -> list[Compone
     sink_argv = [*_CLI, "sink", "--http-port", str(endpoint.port)]
     found.append(Component("sink", sink_argv, logs / "sink.log", env, urls))
     return found
+
+
+async def live_group(kafka: KafkaSettings, processors: ProcessorSettings) -> str:
+    """The consumer group of the state version the workers run on (the settings' if the
+    control record cannot be read)."""
+    try:
+        live = await live_version(kafka, processors)
+    except Exception:
+        return processors.faust_id
+    return processors.model_copy(update={"state_version": live.version}).faust_id
 
 
 def check_ports_free(settings: PipelineSettings) -> None:
@@ -266,9 +277,11 @@ def status_command(fmt: str) -> None:
     paths = checked_dirs(load_settings(PathSettings), create=False)
     state = running_state(paths.data_dir)
     kafka = None
+    processors = load_settings(ProcessorSettings)
+    groups = [processors.faust_id, load_settings(SinkSettings).group_id]
     if state is not None:
         kafka = load_kafka().model_copy(update={"bootstrap_servers": state["bootstrap_servers"]})
-    groups = [load_settings(ProcessorSettings).faust_id, load_settings(SinkSettings).group_id]
+        groups[0] = asyncio.run(live_group(kafka, processors))
     status = collect(paths.data_dir, kafka, groups)
     if fmt == "json":
         click.echo(status.as_json())
