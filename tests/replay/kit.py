@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from sessionflow.core.kafka_clients import new_admin
@@ -10,6 +14,7 @@ from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import Record, SessionState, fold
 from sessionflow.processors.domain.records import from_record
 from sessionflow.schemas.state_codec import StateCodec, state_topic
+from sessionflow.testing import kafka_env
 from tests.processors.conftest import CODEC, topic_records
 
 
@@ -58,3 +63,27 @@ def ends_of(records: list[Record]) -> dict[int, int]:
     for r in records:
         found[r.partition] = max(found.get(r.partition, 0), r.offset + 1)
     return found
+
+
+def replay_env(kafka: KafkaSettings, app_id: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``sessionflow replay`` child for app ``app_id`` on ``kafka``."""
+    env = {**os.environ, **kafka_env(kafka)}
+    env.update(SESSIONFLOW_DATA_DIR=str(data_dir), SESSIONFLOW_PROCESSOR_APP_ID=app_id, **extra)
+    env.pop("CLICKHOUSE_DSN", None)
+    return env
+
+
+def start_replay(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``sessionflow replay ARGS`` as a child process (stdout and stderr piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sessionflow.cli", "replay", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def run_replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``sessionflow replay ARGS`` run to its end (at most 5 minutes)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sessionflow.cli", "replay", *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
