@@ -12,7 +12,7 @@ import re
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -41,6 +41,8 @@ from sessionflow.processors.replay.republish import RepublishReport, republish
 from sessionflow.processors.replay.sources import Source, StartAt, TopicSource
 from sessionflow.processors.replay.versions import check_target, next_version
 from sessionflow.processors.settings import ProcessorSettings
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Offset(click.ParamType):
@@ -71,7 +73,7 @@ class _Time(click.ParamType):
             self.fail(f"{value!r} is not an ISO time (e.g. 2026-12-01T10:00:00Z)", param, ctx)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1000)
+        return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _version(value: str | None) -> str | None:

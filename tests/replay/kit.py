@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from sessionflow.core.kafka_clients import new_admin
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import Record, SessionState, fold
@@ -16,6 +18,7 @@ from sessionflow.processors.domain.records import from_record
 from sessionflow.schemas.state_codec import StateCodec, state_topic
 from sessionflow.testing import kafka_env
 from tests.processors.conftest import CODEC, topic_records
+from tests.processors.harness import wait_for
 
 
 def version_states(kafka: KafkaSettings, app_id: str, version: str) -> dict[str, SessionState]:
@@ -38,7 +41,7 @@ def changelog_partitions(kafka: KafkaSettings, app_id: str, version: str) -> dic
 
 
 def committed(kafka: KafkaSettings, group: str) -> dict[int, int]:
-    """``group``'s committed offsets on the events topic."""
+    """``group``'s committed offsets on the events topic (waits for a group coordinator)."""
 
     async def run() -> dict[int, int]:
         admin = new_admin(kafka)
@@ -49,7 +52,19 @@ def committed(kafka: KafkaSettings, group: str) -> dict[int, int]:
             await admin.close()
         return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == kafka.topic}
 
-    return asyncio.run(run())
+    found: dict[int, int] = {}
+
+    def answered() -> bool:
+        try:
+            found.update(asyncio.run(run()))
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return False  # a fresh broker elects the offsets topic's leader first
+        return True
+
+    wait_for(answered, 60, f"the offsets of {group}")
+    return found
 
 
 def pure_fold(records: list[Record]) -> dict[str, SessionState]:
