@@ -56,7 +56,8 @@ class StartAt:
 
 def to_record(message: Any) -> Record:
     """The fold's :class:`Record` of an aiokafka ``ConsumerRecord``."""
-    headers = tuple((str(k), bytes(v or b"")) for k, v in (message.headers or ()))
+    raw = message.headers
+    headers = tuple((str(k), bytes(v or b"")) for k, v in raw) if raw else ()
     return Record(
         message.topic, message.partition, message.offset, message.key, message.value or b"",
         message.timestamp, headers,
