@@ -33,8 +33,10 @@ from rich.text import Text
 from sessionflow.cli.checks import load_kafka
 from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
+from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
 from sessionflow.processors.replay.rebuild import Rebuild, RebuildReport, Target, resume_point
 from sessionflow.processors.replay.republish import RepublishReport, republish
@@ -229,6 +231,12 @@ async def _rebuild(
     live = settings.state_version
     version = version or await next_version(kafka, settings.app_id, live)
     await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
+    partitions = await partitions_of(kafka, kafka.topic)
+    unknown = sorted(set(plan.start.offsets) - set(partitions))
+    if unknown:
+        raise ConfigurationError(
+            f"--from-offset: {kafka.topic} has no partition {unknown[0]} (it has {len(partitions)})"
+        )
     target = Target(settings.app_id, version)
     states, committed = await resume_point(kafka, target) if plan.resume else ({}, {})
     source: Source

@@ -198,7 +198,8 @@ CASES = [
                 ["'--to-time'", "'yesterday'", "ISO time"]),
     option_case("replay-version", ["replay", "--source", "topic", "--version", "next"],
                 ["'--version'", "'next'", "state version"]),
-    option_case("replay-topic-option", ["replay", "--source", "clickhouse", "--to-time", "2026-01-01"],
+    option_case("replay-topic-option",
+                ["replay", "--source", "clickhouse", "--to-time", "2026-01-01"],
                 ["--to-time", "--source topic only"]),
     option_case("replay-two-starts", ["replay", "--source", "topic", "--from", "earliest",
                                       "--from-time", "2026-01-01"],
@@ -207,6 +208,8 @@ CASES = [
                 ["--resume needs --version"]),
     Case("replay-live-version", ["replay", "--source", "topic", "--version", "v1"],
          ["--version v1", "live version"]),
+    Case("replay-partition-unknown", ["replay", "--source", "topic", "--from-offset", "99:0"],
+         ["--from-offset", "no partition 99"]),
     Case("replay-dsn", ["replay", "--source", "clickhouse"],
          ["CLICKHOUSE_DSN", "chdb://, http:// or https://"], env={"CLICKHOUSE_DSN": "nonsense"}),
     # ClickHouse DSN and directories, checked before any broker or database is touched

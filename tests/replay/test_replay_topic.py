@@ -69,6 +69,13 @@ def test_a_rebuild_beside_the_live_worker_equals_it_and_a_worker_continues_on_it
         )  # fmt: skip
         expected = pure_fold(everything)
         served_v2 = _served(worker, expected)
+        busy = run_replay(replay_env(topics, app_id, tmp_path), "--source", "topic",
+                          "--version", "v2", "--resume")  # fmt: skip
+    assert busy.returncode == 1
+    assert busy.stderr.strip().splitlines() == [
+        f"error: --version v2: 1 worker(s) run on it (group {app_id}-v2); a rebuild writes "
+        "only a version no worker runs"
+    ]
     assert served_v2 == {sid: comparable(to_view(s)) for sid, s in expected.items()}
     v2_letters = [
         d for d in topic_records(topics, topics.dlq_topic)
