@@ -151,6 +151,25 @@ class Rebuild:
             await group.commit(report.positions)
 
 
+async def fold_source(
+    source: Source, states: dict[str, SessionState] | None = None, codec: Decoder | None = None
+) -> tuple[dict[str, SessionState], Counter[str]]:
+    """Fold all of ``source`` in memory, writing nothing: the states, dead letters by reason.
+
+    ``states`` (changed in place) is where to start from; for point-in-time state and
+    comparisons (a topic source with ``to_time_ms``, a ClickHouse source of one session).
+    """
+    held = {} if states is None else states
+    dead: Counter[str] = Counter()
+    decoder = codec or EventCodec()
+    async with source as opened:
+        async for batch in opened.batches():
+            result = fold(held, batch, decoder)
+            held.update(result.states)
+            dead.update(d.reason.value for d in result.dead_letters)
+    return held, dead
+
+
 async def resume_point(
     kafka: KafkaSettings, target: Target
 ) -> tuple[dict[str, SessionState], dict[int, int]]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import Record
+from sessionflow.processors.replay.rebuild import fold_source
 from sessionflow.processors.replay.sources import StartAt, TopicSource
 from tests.processors.conftest import SimulationFactory, topic_records
-from tests.replay.kit import ends_of
+from tests.processors.expected import expected_dead_letters
+from tests.replay.kit import ends_of, pure_fold
 
 
 def _read(source: TopicSource) -> tuple[list[Record], dict[int, int]]:
@@ -24,6 +27,15 @@ def _read(source: TopicSource) -> tuple[list[Record], dict[int, int]]:
         offsets = [r.offset for r in got if r.partition == partition]
         assert offsets == sorted(set(offsets))  # each once, in offset order
     return got, positions
+
+
+def test_fold_source_folds_a_whole_source_in_memory(
+    topics: KafkaSettings, simulated: SimulationFactory
+) -> None:
+    sim = simulated(15, 13, 1)
+    states, dead = asyncio.run(fold_source(TopicSource(topics, StartAt(), batch_size=29)))
+    assert states == pure_fold(topic_records(topics))
+    assert dead == Counter(reason for reason, _ in expected_dead_letters(sim).elements())
 
 
 def _key(r: Record) -> tuple[int, int, bytes | None, bytes]:
