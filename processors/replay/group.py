@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -21,6 +21,8 @@ from aiokafka.structs import OffsetAndMetadata
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.kafka_clients import new_admin, new_consumer
 from sessionflow.core.settings import KafkaSettings
+
+T = TypeVar("T")
 
 
 async def committed_offsets(
@@ -31,20 +33,28 @@ async def committed_offsets(
     Retries while the group's coordinator is not available (a fresh cluster creates its
     offsets topic on first use); raises :class:`InfrastructureError` after ``timeout_s``.
     """
+    committed = await _retrying(lambda: _list_offsets(kafka, group), group, timeout_s)
+    return {
+        tp.partition: meta.offset
+        for tp, meta in committed.items()
+        if tp.topic == topic and meta is not None and meta.offset >= 0
+    }
+
+
+async def group_members(kafka: KafkaSettings, group: str, *, timeout_s: float = 30.0) -> int:
+    """How many members ``group`` has now (running consumers, e.g. workers of a version)."""
+    return await _retrying(lambda: _count_members(kafka, group), group, timeout_s)
+
+
+async def _retrying(call: Callable[[], Awaitable[T]], group: str, timeout_s: float) -> T:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            committed = await _list_offsets(kafka, group)
+            return await call()
         except KafkaError as exc:
             if not exc.retriable or time.monotonic() > deadline:
-                raise InfrastructureError(f"offsets of group {group}: {exc}") from exc
+                raise InfrastructureError(f"consumer group {group}: {exc}") from exc
             await asyncio.sleep(0.2)  # the coordinator is being elected: retry with a pause
-            continue
-        return {
-            tp.partition: meta.offset
-            for tp, meta in committed.items()
-            if tp.topic == topic and meta is not None and meta.offset >= 0
-        }
 
 
 async def _list_offsets(kafka: KafkaSettings, group: str) -> dict[TopicPartition, Any]:
@@ -55,6 +65,17 @@ async def _list_offsets(kafka: KafkaSettings, group: str) -> dict[TopicPartition
     finally:
         await admin.close()
     return found
+
+
+async def _count_members(kafka: KafkaSettings, group: str) -> int:
+    admin = new_admin(kafka)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    (described,) = response.to_object()["groups"]
+    return len(described["members"])
 
 
 class GroupCommitter:

@@ -21,6 +21,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from sessionflow.core.settings import KafkaSettings
@@ -111,13 +112,16 @@ class Rebuild:
         """Fold the whole source (or until ``stop``); see the module for the order of writes."""
         report = RebuildReport(self._target.version)
         began = time.monotonic()
-        await ensure_changelog(self._kafka, self._target.changelog)
-        partitions = await partitions_of(self._kafka, self._kafka.topic)
-        async with (
-            ChangelogWriter(self._kafka, self._target.changelog) as writer,
-            GroupCommitter(self._kafka, self._target.group, self._kafka.topic, partitions) as group,
-            self._source as source,
-        ):
+        async with AsyncExitStack() as stack:
+            source = await stack.enter_async_context(self._source)  # bad start: nothing created
+            await ensure_changelog(self._kafka, self._target.changelog)
+            partitions = await partitions_of(self._kafka, self._kafka.topic)
+            writer = await stack.enter_async_context(
+                ChangelogWriter(self._kafka, self._target.changelog)
+            )
+            group = await stack.enter_async_context(
+                GroupCommitter(self._kafka, self._target.group, self._kafka.topic, partitions)
+            )
             await self._checkpoint(group, source, report)
             async for batch in source.batches():
                 result = fold(self.states, batch, self._codec)
@@ -145,6 +149,25 @@ class Rebuild:
         report.positions = source.positions()
         if self._commit:
             await group.commit(report.positions)
+
+
+async def fold_source(
+    source: Source, states: dict[str, SessionState] | None = None, codec: Decoder | None = None
+) -> tuple[dict[str, SessionState], Counter[str]]:
+    """Fold all of ``source`` in memory, writing nothing: the states, dead letters by reason.
+
+    ``states`` (changed in place) is where to start from; for point-in-time state and
+    comparisons (a topic source with ``to_time_ms``, a ClickHouse source of one session).
+    """
+    held = {} if states is None else states
+    dead: Counter[str] = Counter()
+    decoder = codec or EventCodec()
+    async with source as opened:
+        async for batch in opened.batches():
+            result = fold(held, batch, decoder)
+            held.update(result.states)
+            dead.update(d.reason.value for d in result.dead_letters)
+    return held, dead
 
 
 async def resume_point(

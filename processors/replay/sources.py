@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.kafka_clients import new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import partitions_of
@@ -56,7 +57,8 @@ class StartAt:
 
 def to_record(message: Any) -> Record:
     """The fold's :class:`Record` of an aiokafka ``ConsumerRecord``."""
-    headers = tuple((str(k), bytes(v or b"")) for k, v in (message.headers or ()))
+    raw = message.headers
+    headers = tuple((str(k), bytes(v or b"")) for k, v in raw) if raw else ()
     return Record(
         message.topic, message.partition, message.offset, message.key, message.value or b"",
         message.timestamp, headers,
@@ -70,7 +72,9 @@ class TopicSource:
     the earliest). A partition ends at ``until`` (exclusive; a partition ``until`` does not
     name: at its end) capped by its end offset when the source starts; with ``to_time_ms``
     also at its first record with a timestamp after it. A partition whose start is at or
-    after its end is not read, and its position stays at its start (never moves back).
+    after its end is not read, and its position stays at its start (never moves back); a
+    start past the end offset is taken as the end offset. A start naming a partition the
+    topic does not have raises :class:`ConfigurationError` on entry.
     """
 
     def __init__(
@@ -124,7 +128,12 @@ class TopicSource:
         lasts = {tp.partition: o for tp, o in (await self._consumer.end_offsets(tps)).items()}
         starts = await self._starts(firsts, lasts)
         self._ends = {p: min(lasts[p], (self._until or lasts).get(p, lasts[p])) for p in self._tps}
-        self._positions = {p: max(starts[p], firsts[p]) for p in self._tps}
+        unknown = sorted(set(starts) - set(self._tps))
+        if unknown:
+            raise ConfigurationError(
+                f"{self._kafka.topic} has no partition {unknown[0]} (it has {len(self._tps)})"
+            )
+        self._positions = {p: min(max(starts[p], firsts[p]), lasts[p]) for p in self._tps}
         self._open = {p for p in self._tps if self._positions[p] < self._ends[p]}
         self.total = sum(max(0, self._ends[p] - self._positions[p]) for p in self._tps)
         self._consumer.assign(tps)
@@ -134,9 +143,9 @@ class TopicSource:
     async def _starts(self, firsts: dict[int, int], lasts: dict[int, int]) -> dict[int, int]:
         start = self._start
         if not isinstance(start, StartAt):
-            return {p: start.get(p, firsts[p]) for p in self._tps}
+            return {**{p: firsts[p] for p in self._tps}, **start}
         if start.time_ms is None:
-            return {p: start.offsets.get(p, firsts[p]) for p in self._tps}
+            return {**{p: firsts[p] for p in self._tps}, **start.offsets}
         query = {tp: start.time_ms for tp in self._tps.values()}
         found = await self._consumer.offsets_for_times(query)
         return {

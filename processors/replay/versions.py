@@ -13,7 +13,7 @@ from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.kafka_clients import new_admin
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.replay.changelog import changelog_topic, describe
-from sessionflow.processors.replay.group import committed_offsets
+from sessionflow.processors.replay.group import committed_offsets, group_members
 
 
 class TargetVersionError(ConfigurationError):
@@ -52,7 +52,8 @@ async def check_target(
     """Raise :class:`TargetVersionError` (one line) unless ``version`` may be rebuilt into.
 
     Refused: the live version; without ``resume`` a version that has a changelog or
-    committed offsets; with ``resume`` a version that has neither.
+    committed offsets; with ``resume`` a version that has neither; a version whose consumer
+    group has members (workers run on it).
     """
     version_number(version)
     if version == live:
@@ -69,5 +70,11 @@ async def check_target(
             f"--version {version} already exists ({found}); pass --resume to continue it "
             "or choose another version"
         )
-    if resume and not has_offsets:
+    if resume and not (has_changelog or has_offsets):
         raise TargetVersionError(f"--resume: version {version} has no rebuild to resume")
+    members = await group_members(kafka, f"{app_id}-{version}")
+    if members:
+        raise TargetVersionError(
+            f"--version {version}: {members} worker(s) run on it (group {app_id}-{version}); "
+            "a rebuild writes only a version no worker runs"
+        )

@@ -12,7 +12,7 @@ import re
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -33,14 +33,18 @@ from rich.text import Text
 from sessionflow.cli.checks import load_kafka
 from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
+from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
 from sessionflow.processors.replay.rebuild import Rebuild, RebuildReport, Target, resume_point
 from sessionflow.processors.replay.republish import RepublishReport, republish
 from sessionflow.processors.replay.sources import Source, StartAt, TopicSource
 from sessionflow.processors.replay.versions import check_target, next_version
 from sessionflow.processors.settings import ProcessorSettings
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Offset(click.ParamType):
@@ -71,7 +75,7 @@ class _Time(click.ParamType):
             self.fail(f"{value!r} is not an ISO time (e.g. 2026-12-01T10:00:00Z)", param, ctx)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1000)
+        return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _version(value: str | None) -> str | None:
@@ -227,6 +231,12 @@ async def _rebuild(
     live = settings.state_version
     version = version or await next_version(kafka, settings.app_id, live)
     await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
+    partitions = await partitions_of(kafka, kafka.topic)
+    unknown = sorted(set(plan.start.offsets) - set(partitions))
+    if unknown:
+        raise ConfigurationError(
+            f"--from-offset: {kafka.topic} has no partition {unknown[0]} (it has {len(partitions)})"
+        )
     target = Target(settings.app_id, version)
     states, committed = await resume_point(kafka, target) if plan.resume else ({}, {})
     source: Source

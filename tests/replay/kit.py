@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+from aiokafka.errors import KafkaError
 
 from sessionflow.core.kafka_clients import new_admin
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import Record, SessionState, fold
 from sessionflow.processors.domain.records import from_record
 from sessionflow.schemas.state_codec import StateCodec, state_topic
+from sessionflow.testing import kafka_env
 from tests.processors.conftest import CODEC, topic_records
+from tests.processors.harness import wait_for
 
 
 def version_states(kafka: KafkaSettings, app_id: str, version: str) -> dict[str, SessionState]:
@@ -33,7 +41,7 @@ def changelog_partitions(kafka: KafkaSettings, app_id: str, version: str) -> dic
 
 
 def committed(kafka: KafkaSettings, group: str) -> dict[int, int]:
-    """``group``'s committed offsets on the events topic."""
+    """``group``'s committed offsets on the events topic (waits for a group coordinator)."""
 
     async def run() -> dict[int, int]:
         admin = new_admin(kafka)
@@ -44,7 +52,19 @@ def committed(kafka: KafkaSettings, group: str) -> dict[int, int]:
             await admin.close()
         return {tp.partition: m.offset for tp, m in offsets.items() if tp.topic == kafka.topic}
 
-    return asyncio.run(run())
+    found: dict[int, int] = {}
+
+    def answered() -> bool:
+        try:
+            found.update(asyncio.run(run()))
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return False  # a fresh broker elects the offsets topic's leader first
+        return True
+
+    wait_for(answered, 60, f"the offsets of {group}")
+    return found
 
 
 def pure_fold(records: list[Record]) -> dict[str, SessionState]:
@@ -58,3 +78,27 @@ def ends_of(records: list[Record]) -> dict[int, int]:
     for r in records:
         found[r.partition] = max(found.get(r.partition, 0), r.offset + 1)
     return found
+
+
+def replay_env(kafka: KafkaSettings, app_id: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``sessionflow replay`` child for app ``app_id`` on ``kafka``."""
+    env = {**os.environ, **kafka_env(kafka)}
+    env.update(SESSIONFLOW_DATA_DIR=str(data_dir), SESSIONFLOW_PROCESSOR_APP_ID=app_id, **extra)
+    env.pop("CLICKHOUSE_DSN", None)
+    return env
+
+
+def start_replay(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``sessionflow replay ARGS`` as a child process (stdout and stderr piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sessionflow.cli", "replay", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def run_replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``sessionflow replay ARGS`` run to its end (at most 5 minutes)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sessionflow.cli", "replay", *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
