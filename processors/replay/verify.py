@@ -121,7 +121,12 @@ async def verify(
     report.live_moved_on = len(running) - len(unchanged)
     moved = set(running) - set(unchanged)
     fold_for_live = {sid: s for sid, s in folded.items() if sid not in moved}
-    report.sessions = {"fold": len(folded), "rebuilt": len(rebuilt), "live": len(unchanged)}
+    report.sessions = {
+        "fold": len(folded),
+        "rebuilt": len(rebuilt),
+        "fold (live's sessions)": len(fold_for_live),
+        "live": len(unchanged),
+    }
     report.digests = {
         "fold": state_digest(folded),
         "rebuilt": state_digest(rebuilt),

@@ -82,6 +82,7 @@ def _register() -> None:
     from sessionflow.cli.state_cmd import state
     from sessionflow.cli.topics_cmd import topics
     from sessionflow.cli.up_cmd import down_command, status_command, up_command
+    from sessionflow.cli.verify_cmd import verify_command
 
     cli.add_command(kafka)
     cli.add_command(settings_command)
@@ -98,6 +99,7 @@ def _register() -> None:
     cli.add_command(down_command)
     cli.add_command(replay_command)
     cli.add_command(state)
+    cli.add_command(verify_command)
     for command in (
         sessions_command,
         session_command,

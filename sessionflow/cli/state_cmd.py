@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import click
 
 from sessionflow.cli.checks import load_kafka
+from sessionflow.cli.state_show import show_command
 from sessionflow.core.config import load_settings
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import KafkaSettings
@@ -22,14 +23,29 @@ from sessionflow.processors.settings import ProcessorSettings
 _VERSION = r"^v[0-9]+$"
 
 
-@click.group("state")
+class _StateGroup(click.Group):
+    """``state SESSION_ID ...`` is ``state show SESSION_ID ...``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+@click.group("state", cls=_StateGroup)
 def state() -> None:
     """Session state of the processors and its versions.
 
     A state version (v1, v2 ...) is one consumer group with its own changelog; `sessionflow
     replay` rebuilds a new one beside the live one, `state promote` makes the workers run on
-    it, `state current` shows which one they run on.
+    it, `state current` shows which one they run on. `state SESSION_ID --at TIME` (or
+    `state show ...`) folds one session's state as of a time or a sequence number.
     """
+
+
+state.add_command(show_command)
 
 
 @state.command("current")
