@@ -34,11 +34,10 @@ class DeadLetterReader:
         self._partitions: list[int] = []
 
     async def start(self) -> None:
-        """Check the topic exists (InfrastructureError naming it) and connect."""
+        """Check the topic exists (InfrastructureError naming it); the consumer connects on
+        first use (aiokafka's consumer, stopped right after it started, may raise
+        CancelledError from its stop)."""
         self._partitions = await partitions_of(self._kafka, self._topic)
-        consumer = new_consumer(self._kafka, max_partition_fetch_bytes=4 * 1024 * 1024)
-        await consumer.start()
-        self._consumer = consumer
 
     async def stop(self) -> None:
         """Disconnect."""
@@ -62,7 +61,7 @@ class DeadLetterReader:
 
     async def bounds(self) -> dict[int, tuple[int, int]]:
         """(beginning, end) offsets of every DLQ partition now."""
-        consumer = self._running()
+        consumer = await self._running()
         tps = [TopicPartition(self._topic, p) for p in self._partitions]
         starts = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
@@ -73,7 +72,7 @@ class DeadLetterReader:
 
         ``on_read(n)`` is called after each fetched batch with its size (a progress bar).
         """
-        consumer = self._running()
+        consumer = await self._running()
         bounds = {p: b for p, b in (await self.bounds()).items() if b[1] > b[0]}
         tps = {p: TopicPartition(self._topic, p) for p in bounds}
         consumer.assign(list(tps.values()))
@@ -112,7 +111,7 @@ class DeadLetterReader:
             raise DeadLetterNotFoundError(
                 f"no dead letter at {where}: partition {partition} holds {held}"
             )
-        consumer = self._running()
+        consumer = await self._running()
         tp = TopicPartition(self._topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, offset)
@@ -142,7 +141,11 @@ class DeadLetterReader:
             )
         return partition
 
-    def _running(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
+    async def _running(self) -> AIOKafkaConsumer:
+        if not self._partitions:
             raise InfrastructureError("DeadLetterReader used before start()")
+        if self._consumer is None:
+            consumer = new_consumer(self._kafka, max_partition_fetch_bytes=4 * 1024 * 1024)
+            await consumer.start()
+            self._consumer = consumer
         return self._consumer
