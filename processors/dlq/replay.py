@@ -112,6 +112,7 @@ class ReplayProgress:
     acked: int = 0
     plan: ReplayPlan | None = None
     on_scanned: Callable[[int], None] = field(default=lambda n: None)
+    on_planned: Callable[[ReplayPlan], None] = field(default=lambda plan: None)
     on_acked: Callable[[int], None] = field(default=lambda n: None)
 
 
@@ -277,6 +278,7 @@ async def replay_letters(
         reinjected = await ledger.scan(_counting(progress, "scanned", progress.on_scanned))
         plan = plan_replay(selected, reinjected, retry_returned=retry_returned)
         progress.plan = plan
+        progress.on_planned(plan)
         if dry_run or not plan.todo:
             return plan
         await ledger.mark_floor()

@@ -165,7 +165,7 @@ def replay_command(
     except KeyboardInterrupt:
         total = len(progress.plan.todo) if progress.plan else 0
         click.echo(
-            f"interrupted: {progress.acked} of {total} re-injected so far; nothing is sent "
+            f"interrupted: at least {progress.acked} of {total} re-injected; nothing is sent "
             "twice: run `sessionflow dlq replay` with the same options again to continue",
             err=True,
         )
@@ -199,19 +199,18 @@ async def _replay(
         scan = bar.add_task(f"checking {kafka.topic} for earlier replays", total=None)
         send = bar.add_task(f"re-injecting into {kafka.topic}", total=None, visible=False)
 
-        def planned(n: int) -> None:
+        def scanned(n: int) -> None:
             bar.advance(scan, n)
 
-        def acked(n: int) -> None:
-            if progress.plan is not None:
-                bar.update(send, total=len(progress.plan.todo), visible=True)
-            bar.advance(send, n)
+        def planned(plan: ReplayPlan) -> None:
+            bar.update(scan, total=progress.scanned, completed=progress.scanned)
+            bar.update(send, total=len(plan.todo), visible=not dry_run)
 
-        progress.on_scanned, progress.on_acked = planned, acked
+        progress.on_scanned, progress.on_planned = scanned, planned
+        progress.on_acked = lambda n: bar.advance(send, n)
         plan = await replay_letters(
             kafka, selected, progress, dry_run=dry_run, retry_returned=retry_returned
         )
-        bar.update(scan, total=progress.scanned)
     return plan
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -25,10 +29,13 @@ from sessionflow.processors.domain import Record
 from sessionflow.processors.domain.deadletters import DeadLetter, Reason
 from sessionflow.processors.domain.ordering import scope_key
 from sessionflow.processors.runtime.deadletter_writer import (
+    H_OFFSET,
+    H_PARTITION,
     H_REASON,
     H_REPLAY_DLQ,
     H_REPLAY_HISTORY,
     H_REPLAY_ORIGIN,
+    H_TOPIC,
     DeadLetterWriter,
 )
 from sessionflow.producers.simulator import AnomalyKind, InjectedAnomaly, Simulation
@@ -255,3 +262,62 @@ def test_a_letter_time_is_its_record_time(topics: KafkaSettings) -> None:
     assert [d["time"] for d in listed["letters"]] == [
         millis_to_datetime(1_000 + n).isoformat(timespec="milliseconds") for n in range(2)
     ]
+
+
+async def _many_letters(kafka: KafkaSettings, count: int) -> None:
+    """``count`` unknown_session letters, produced straight to the DLQ (fast)."""
+    producer = new_producer(kafka, linger_ms=20)
+    await producer.start()
+    try:
+        futures = []
+        for n in range(count):
+            headers = [
+                (H_REASON, b"unknown_session"),
+                (H_TOPIC, kafka.topic.encode()),
+                (H_PARTITION, str(n % 6).encode()),
+                (H_OFFSET, str(n).encode()),
+            ]
+            futures.append(
+                await producer.send(
+                    kafka.dlq_topic, b"v%d" % n, key=b"s%d" % n, headers=headers,
+                    timestamp_ms=1_700_000_000_000 + n,
+                )
+            )  # fmt: skip
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def test_ctrl_c_stops_a_replay_and_running_it_again_completes_it(topics: KafkaSettings) -> None:
+    count = 20_000
+    asyncio.run(_many_letters(topics, count))
+    env = {**os.environ, **kafka_env(topics), "COLUMNS": "200"}
+    command = [sys.executable, "-m", "sessionflow.cli", "dlq", "replay"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: process.poll() is not None or written(topics) > 0, 120,
+                 "the replay to write its first records")  # fmt: skip
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stopped_at = written(topics)
+
+    assert process.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    assert f"of {count} re-injected" in err.decode()
+    assert "run `sessionflow dlq replay` with the same options again to continue" in err.decode()
+    assert 0 < stopped_at < count
+    rest = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rest.returncode == 0, rest.stderr
+    assert f"re-injected {count - stopped_at}; skipped {stopped_at} re-injected before" in " ".join(
+        rest.stdout.split()
+    )
+    positions = Counter(header(r, H_REPLAY_DLQ) for r in replayed(topics))
+    assert positions == {f"0:{n}": 1 for n in range(count)}
+
+
+def written(kafka: KafkaSettings) -> int:
+    """Records on the domain topic now."""
+    return sum(asyncio.run(offset_bounds(kafka, kafka.topic))[1].values())
