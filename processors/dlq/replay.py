@@ -37,6 +37,7 @@ from sessionflow.processors.runtime.deadletter_writer import (
     H_REPLAY_DLQ,
     H_REPLAY_HISTORY,
     H_REPLAY_ORIGIN,
+    H_TOPIC,
 )
 
 FIXABLE: frozenset[str] = frozenset({Reason.UNDECODABLE.value, Reason.UNKNOWN_SESSION.value})
@@ -255,9 +256,12 @@ class Reinjector:
         return future
 
     def _partition_of(self, letter: StoredLetter) -> int | None:
-        """The partition the record was first read from; None (key decides) if unknown."""
+        """The partition the record was read from; None (the key decides, as for every
+        producer) when it was read from another topic or the partition is unknown."""
         partition = letter.origin_partition
-        return partition if partition is not None and partition < self._partitions else None
+        if letter.header(H_TOPIC) != self._kafka.topic or partition is None:
+            return None
+        return partition if partition < self._partitions else None
 
     def _running(self) -> AIOKafkaProducer:
         if self._producer is None:
