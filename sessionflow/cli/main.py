@@ -71,6 +71,7 @@ def _register() -> None:
         sessions_command,
     )
     from sessionflow.cli.demo_cmd import demo
+    from sessionflow.cli.dlq_cmd import dlq
     from sessionflow.cli.kafka_cmd import kafka
     from sessionflow.cli.process_cmd import process_command
     from sessionflow.cli.produce_cmd import produce_command
@@ -100,6 +101,7 @@ def _register() -> None:
     cli.add_command(replay_command)
     cli.add_command(state)
     cli.add_command(verify_command)
+    cli.add_command(dlq)
     for command in (
         sessions_command,
         session_command,
