@@ -31,7 +31,8 @@ from rich.progress import (
 from rich.text import Text
 
 from sessionflow.cli.checks import load_kafka
-from sessionflow.core.clickhouse import check_dsn, open_client
+from sessionflow.cli.clickhouse_access import reading_client
+from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.reachability import ensure_reachable
@@ -172,7 +173,7 @@ def replay_command(
         check_dsn(clickhouse, paths)
     asyncio.run(ensure_reachable(kafka))
     if source_kind == "clickhouse":
-        client = open_client(clickhouse, paths)
+        client = reading_client()
     try:
         if republish is not None:
             where = AuditFilter(session, until)

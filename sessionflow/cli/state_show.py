@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sessionflow.cli.checks import load_kafka
-from sessionflow.core.clickhouse import check_dsn, open_client
+from sessionflow.cli.clickhouse_access import reading_client
+from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, PathSettings
@@ -62,7 +63,7 @@ def show_command(
         paths, clickhouse = load_settings(PathSettings), load_settings(ClickHouseSettings)
         check_dsn(clickhouse, paths)
         database = clickhouse.database
-        client = open_client(clickhouse, paths)
+        client = reading_client()
     else:
         asyncio.run(ensure_reachable(kafka))
     try:

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sessionflow.cli.checks import load_kafka
-from sessionflow.core.clickhouse import check_dsn, open_client
+from sessionflow.cli.clickhouse_access import reading_client
+from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.reachability import ensure_reachable
@@ -46,7 +47,7 @@ def verify_command(version: str | None, source_kind: str, show: int) -> None:
         database = clickhouse.database
     asyncio.run(ensure_reachable(kafka))
     if source_kind == "clickhouse":
-        client = open_client(clickhouse, paths)
+        client = reading_client()
     try:
         report = asyncio.run(_verify(kafka, settings, version, client, database))
     finally:

@@ -16,8 +16,9 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -97,10 +98,31 @@ def pipeline(
     )
     run(env, "sessionflow up --detach")
     run(env, "sessionflow simulate --sessions 30 --anomalies --start now")
+    wait_for(lambda: settled(env), "the pipeline to fold and store every record", 180)
     try:
         yield env
     finally:
         subprocess.run([*_cli(), "down"], env=env, capture_output=True, timeout=180)
+
+
+def settled(env: dict[str, str]) -> bool:
+    """Every group at lag 0, and the sink holding the processors' sessions."""
+    done = subprocess.run([*_cli(), "status", "--format", "json"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    status = json.loads(done.stdout)
+    lags = status.get("lag", {})
+    if not lags or any(sum(group.values()) for group in lags.values()):
+        return False
+    found = subprocess.run([*_cli(), "sessions", "--format", "json", "--limit", "1"], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    return found.returncode == 0 and json.loads(found.stdout) != []
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)  # polling interval of a condition wait
 
 
 def _cli() -> list[str]:
@@ -120,15 +142,20 @@ def run(env: dict[str, str], line: str) -> subprocess.CompletedProcess[str]:
 
 def _values(env: dict[str, str]) -> dict[str, str]:
     """This run's values for the guides' example ones."""
-    sessions = json.loads(run(env, "sessionflow sessions --format json --limit 1").stdout)
+    sessions = json.loads(run(env, "sessionflow sessions --format json --limit 1000").stdout)
+    sessions.sort(key=lambda row: -int(row["events"] or 0))  # the busiest: it has sequence 12
     letters = json.loads(run(env, "sessionflow dlq list --format json").stdout)
     first = letters["letters"][0] if isinstance(letters, dict) else letters[0]
     return {
         "127.0.0.1:8124": f"127.0.0.1:{env['SESSIONFLOW_SINK_HTTP_PORT']}",
         "127.0.0.1:6066": f"127.0.0.1:{env['SESSIONFLOW_PROCESSOR_WEB_PORT']}",
+        "port=8124": f"port={env['SESSIONFLOW_SINK_HTTP_PORT']}",
         "SESSION_ID": sessions[0]["session_id"],
         "0:42": f"{first['partition']}:{first['offset']}",
-        "2026-12-02T09:30:00": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        # the simulated sessions start now and run on in event time: a day later covers them
+        "2026-12-02T09:30:00": (datetime.now(UTC) + timedelta(days=1)).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        ),
     }
 
 
