@@ -37,6 +37,7 @@ from sessionflow.cli.demo_processing import (
     served_states,
     wait_caught_up,
 )
+from sessionflow.cli.demo_replay import replay_and_verify
 from sessionflow.cli.demo_showcase import showcase, urls_text
 from sessionflow.cli.figures import Figure, check_table, mismatches
 from sessionflow.cli.pipeline_status import running_state
@@ -241,6 +242,7 @@ def demo(sessions: int, seed: int, rate: float) -> None:
     _gate(rows, "read back differs from the ground truth")
     _gate(run_processing(ctx, kafka, sim, dlq_before, state), "the processor differs")
     _gate(showcase(ctx.console, kafka, pipeline, state), "ClickHouse differs")
+    _gate(replay_and_verify(ctx.console, kafka, ctx.processor), "the rebuilt state differs")
     ctx.console.print(urls_text(state))
 
 
