@@ -43,7 +43,13 @@ from sessionflow.cli.figures import Figure, check_table, mismatches
 from sessionflow.cli.pipeline_status import running_state
 from sessionflow.cli.progress import send_with_progress
 from sessionflow.cli.simulate_cmd import encoded_records
-from sessionflow.cli.up_cmd import check_ports_free, live_group, load_pipeline, start_detached
+from sessionflow.cli.up_cmd import (
+    check_ports_free,
+    live_group,
+    load_pipeline,
+    probe_clickhouse,
+    start_detached,
+)
 from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.local_kafka import LocalKafkaSettings
@@ -220,6 +226,7 @@ def demo(sessions: int, seed: int, rate: float) -> None:
         asyncio.run(ensure_reachable(ctx.kafka))
     state = running_state(pipeline.paths.data_dir)
     if state is None:
+        probe_clickhouse(pipeline)
         check_ports_free(pipeline)
         ctx.console.print("[bold]up[/]: starting Kafka, topics, processor and sink ...")
         state = start_detached(pipeline, timeout_s=180)
