@@ -1,14 +1,17 @@
 """Reading ClickHouse from a command while the pipeline may be running.
 
 With the embedded engine (``chdb://``), the running sink holds the data directory (chdb
-locks it to one process): a command that only reads then goes through the sink's read-only
-query endpoint when it answers, and opens the engine itself otherwise. With a server DSN it
-connects to the server.
+locks it to one process): when the directory is locked and the sink's read-only query
+endpoint answers, a command that only reads goes through the endpoint; otherwise it opens
+the engine itself (so an endpoint of another pipeline on the same port is never taken for
+this directory's). With a server DSN it connects to the server.
 """
 
 from __future__ import annotations
 
+import fcntl
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from sessionflow.core.clickhouse import check_dsn, open_client
@@ -24,7 +27,7 @@ def reading_client() -> Any:
     clickhouse = load_settings(ClickHouseSettings)
     endpoint = load_settings(EndpointSettings)
     parts = check_dsn(clickhouse, paths)
-    if parts.scheme == "chdb" and _answers(endpoint):
+    if parts.scheme == "chdb" and _locked(Path(parts.path)) and _answers(endpoint):
         import clickhouse_connect
 
         password = endpoint.password.get_secret_value() if endpoint.password else ""
@@ -40,6 +43,21 @@ def reading_client() -> Any:
     client = open_client(clickhouse, paths)
     client.database = clickhouse.database
     return client
+
+
+def _locked(directory: Path) -> bool:
+    """True when another open engine holds ``directory`` (ClickHouse flocks its ``status``)."""
+    try:
+        status = (directory / "status").open("rb")
+    except OSError:
+        return False
+    with status:
+        try:
+            fcntl.flock(status, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(status, fcntl.LOCK_UN)
+    return False
 
 
 def _answers(endpoint: EndpointSettings) -> bool:

@@ -56,7 +56,10 @@ def _progress(kafka: KafkaSettings, group: str, goal: int, sink: subprocess.Pope
 def _start_sink(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "sessionflow.cli", "sink"], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "sessionflow.cli", "sink", "--no-http"],
+            env=env,
+            stdout=out,
+            stderr=out,
         )
 
 
