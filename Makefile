@@ -50,8 +50,9 @@ readme: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py
 
-## down: stop the local broker started by `make demo`
+## down: stop the pipeline `make demo` (or `sessionflow up`) left running, and its broker
 down: $(STAMP)
+	$(BIN)/sessionflow down
 	$(BIN)/sessionflow kafka down
 
 clean: down

@@ -19,7 +19,8 @@ class ProcessorSettings(BaseSettings):
     state_version: str = Field(
         default="v1",
         pattern=r"^v[0-9]+$",
-        description="State version the workers run on (its own changelogs and offsets).",
+        description="State version the workers run on while the control record names none "
+        "(`sessionflow state current`).",
     )
     web_host: str = Field(default="127.0.0.1", description="Address the state API listens on.")
     web_port: int = Field(default=6066, ge=1, le=65535, description="Port of the state API.")

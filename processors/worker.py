@@ -3,6 +3,13 @@
 :func:`build_worker` wires the pieces — codec, plugin registry, watchers, Kafka outputs, batch
 processor, faust app, state API — and :func:`run_worker` runs it in the foreground until
 SIGINT/SIGTERM, stopping cleanly.
+
+State version: :func:`resolve_version` picks the version from the control record
+(:mod:`~sessionflow.processors.runtime.control`), else ``SESSIONFLOW_PROCESSOR_STATE_VERSION``,
+and waits while a promote drains. While running, the worker follows the control record; when
+it names another version (or draining), the worker stops cleanly (faust commits what is
+done) and :func:`restart_process` replaces the process by a fresh run of the same command
+line (same pid, so ``process --workers N`` needs nothing special), which resolves again.
 """
 
 from __future__ import annotations
@@ -10,8 +17,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import faust
 import uvloop
@@ -28,6 +40,13 @@ from sessionflow.processors.plugins.watchers import (
     Watcher,
 )
 from sessionflow.processors.runtime.batch import BatchProcessor, PluginLimits
+from sessionflow.processors.runtime.control import (
+    ControlWatcher,
+    Phase,
+    VersionRecord,
+    control_topic,
+    runs_on,
+)
 from sessionflow.processors.runtime.faust_app import ProcessorApp, WorkerIdentity
 from sessionflow.processors.runtime.kafka_outputs import KafkaOutputs
 from sessionflow.processors.runtime.scheduler import DeadlineScheduler
@@ -35,6 +54,8 @@ from sessionflow.processors.runtime.web import install_views
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.schemas.codec import EventCodec
 from sessionflow.schemas.state_codec import StateCodec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,51 @@ class _OutputsService(Service):
         await self.outputs.stop()
 
 
+class _VersionWatchService(Service):
+    """Follows the control record; stops the worker when it names another version."""
+
+    papp: ProcessorApp
+
+    @Service.task
+    async def _watch(self) -> None:
+        papp = self.papp
+        version = papp.settings.state_version
+        async with ControlWatcher(papp.kafka, papp.settings.app_id) as control:
+            record = await control.wait_for(lambda latest: not runs_on(latest, version))
+        papp.restart_reason = (
+            f"control record: {record.describe()}" if record else "control record deleted"
+        )
+        log.warning("state version %s ends (%s): restarting", version, papp.restart_reason)
+        os.kill(os.getpid(), signal.SIGTERM)  # faust's own clean stop, offsets committed
+
+
+async def resolve_version(
+    kafka: KafkaSettings, settings: ProcessorSettings, say: Callable[[str], None]
+) -> ProcessorSettings:
+    """``settings`` on the version to run: the control record's current version, else
+    ``settings.state_version``; while a promote drains, wait until it is current (says so)."""
+    topic = control_topic(settings.app_id)
+    async with ControlWatcher(kafka, settings.app_id) as control:
+        record: VersionRecord | None = control.latest
+        if record is not None and record.phase is Phase.DRAINING:
+            say(f"waiting: {record.describe()}; the worker starts once {record.version} is current")
+            record = await control.wait_for(lambda r: r is None or r.phase is Phase.CURRENT)
+    if record is None:
+        say(f"state version {settings.state_version} (SESSIONFLOW_PROCESSOR_STATE_VERSION; "
+            f"no control record in {topic})")  # fmt: skip
+        return settings
+    say(f"state version {record.version} (control record in {topic}: {record.describe()})")
+    return settings.model_copy(update={"state_version": record.version})
+
+
+def restart_process() -> NoReturn:
+    """Replace this process by a fresh run of its own command line (same pid, arguments,
+    environment); it resolves the state version again."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
 def build_worker(
     kafka: KafkaSettings,
     settings: ProcessorSettings,
@@ -101,12 +167,14 @@ def build_worker(
         outputs.dead_letter_writer,
     )  # fmt: skip
     papp.app.service(type("OutputsService", (_OutputsService,), {"outputs": outputs}))
+    papp.app.service(type("VersionWatchService", (_VersionWatchService,), {"papp": papp}))
     install_views(papp)
     return papp
 
 
 def run_worker(papp: ProcessorApp, *, verbose: bool = False) -> None:
-    """Run ``papp`` in the foreground until SIGINT/SIGTERM.
+    """Run ``papp`` in the foreground until SIGINT/SIGTERM, or until the control record
+    names another state version: then the process restarts (:func:`restart_process`).
 
     Tuned for throughput (measured with ``bench/bench_processor.py``): uvloop runs the event
     loop; faust's terminal spinner is off (it sets the root logger to DEBUG, so every debug
@@ -126,7 +194,11 @@ def run_worker(papp: ProcessorApp, *, verbose: bool = False) -> None:
     )
     worker.spinner = None
     logging.getLogger().setLevel(logging.DEBUG if verbose else logging.WARNING)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if papp.restart_reason is not None:
+            restart_process()
 
 
 def default_identity(data_dir: Path, settings: ProcessorSettings, index: int = 0) -> WorkerIdentity:

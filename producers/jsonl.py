@@ -1,6 +1,6 @@
 """Read and validate a JSON Lines file of events before anything is sent.
 
-One JSON object per line, the envelope's fields (DESIGN.md) with these defaults:
+One JSON object per line, the envelope's fields (docs/events.md) with these defaults:
 ``event_id`` a new UUIDv7, ``occurred_at`` now (ISO 8601 or epoch milliseconds accepted),
 ``source`` the reader's default source, ``causation_id``/``correlation_id`` null. A session's
 ``sequence`` is either given on every line of that session (and strictly increasing) or on

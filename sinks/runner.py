@@ -24,6 +24,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.kafka_clients import new_consumer
+from sessionflow.core.metrics import SecondsHistogram
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.sinks.base import Destination, SinkRecord
 from sessionflow.sinks.settings import SinkSettings
@@ -42,6 +43,9 @@ class SinkStats:
     last_error: str | None = None
     positions: dict[tuple[str, int], int] = field(default_factory=dict)
     """Per (topic, partition): the offset after the last record stored."""
+    records_by_topic: dict[str, int] = field(default_factory=dict)
+    write_seconds: SecondsHistogram = field(default_factory=SecondsHistogram)
+    """How long each insert (add + flush, retries included) took."""
 
 
 class SinkRunner:
@@ -183,13 +187,30 @@ class SinkRunner:
                 self._buffers.pop(tp, None)
 
     async def _write(self, tp: TopicPartition, batch: list[SinkRecord]) -> None:
+        started = time.monotonic()
         await self._with_retry(self._destination.add, batch)
         self.stats.rows += await self._with_retry(self._destination.flush)
+        self.stats.write_seconds.observe(time.monotonic() - started)
         end = batch[-1].offset + 1
         self.stats.records += len(batch)
+        topics = self.stats.records_by_topic
+        topics[tp.topic] = topics.get(tp.topic, 0) + len(batch)
         self.stats.inserts += 1
         self.stats.positions[(tp.topic, tp.partition)] = end
         await self._commit({tp: end})
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Per owned (topic, partition): records on Kafka not yet stored (last fetch's view)."""
+        if self._consumer is None:
+            return {}
+        lag = {}
+        for tp, expected in list(self._next.items()):
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and expected is not None:
+                buffered = self._buffers.get(tp, ())
+                stored = buffered[0].offset if buffered else expected
+                lag[(tp.topic, tp.partition)] = max(0, highwater - stored)
+        return lag
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit ``offsets`` to Kafka: for lag only, the data holds the resume points."""

@@ -70,6 +70,8 @@ class GlobalStats:
         default_factory=lambda: {name: Histogram() for name in LATENCIES}
     )
     dead_letters: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    """Events applied per type since the start (never expired: Prometheus counters)."""
 
     def add_events(self, events: Iterable[dict[str, Any]]) -> None:
         """Count applied events in their event-time minute and observe their latencies."""
@@ -78,6 +80,7 @@ class GlobalStats:
             minute = event["occurred_at"] // MINUTE_MS * MINUTE_MS
             counts = self.per_minute.setdefault(minute, {})
             counts[event["event_type"]] = counts.get(event["event_type"], 0) + 1
+            self.totals[event["event_type"]] = self.totals.get(event["event_type"], 0) + 1
             newest = minute if newest is None else max(newest, minute)
             self._observe(event)
         if newest is not None:
@@ -102,6 +105,8 @@ class GlobalStats:
             self.latencies.setdefault(name, Histogram()).merge(histogram)
         for reason, count in other.dead_letters.items():
             self.dead_letters[reason] = self.dead_letters.get(reason, 0) + count
+        for kind, count in other.totals.items():
+            self.totals[kind] = self.totals.get(kind, 0) + count
 
     def _observe(self, event: dict[str, Any]) -> None:
         kind, payload = event["event_type"], event["payload"]

@@ -13,8 +13,9 @@ stored (and is skipped record by record).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sessionflow.processors.domain.deadletters import DeadLetter, Record
@@ -82,6 +83,22 @@ class Gauges:
         self.sessions = self.active = self.pending_approvals = 0
 
 
+@dataclass(slots=True)
+class PluginTotals:
+    """Plugin calls, failures and seconds spent, per plugin, since the start."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, outcome: PluginOutcome) -> None:
+        """Add one batch's plugin figures."""
+        self.calls.update(outcome.calls)
+        self.failures.update(outcome.failures)
+        for name, seconds in outcome.seconds.items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+
 @dataclass(frozen=True, slots=True)
 class PluginLimits:
     """How plugins are bounded."""
@@ -109,6 +126,7 @@ class BatchProcessor:
         self.stats = stats
         self._limits = limits
         self.gauges = Gauges()
+        self.plugins = PluginTotals()
 
     async def process(self, records: Sequence[Record], store: StateStore) -> BatchReport:
         """Fold ``records`` (one partition's order kept) against ``store``; see the module."""
@@ -131,6 +149,7 @@ class BatchProcessor:
         for name, value in result.latencies:
             self.stats.observe(name, value)
         self.stats.add_dead_letters(letter.reason.value for letter in letters)
+        self.plugins.add(outcome)
         return BatchReport(
             len(records), len(result.applied), result.skipped, len(letters), written,
             len(outcome.emissions), outcome,

@@ -2,6 +2,9 @@
 
 A dead letter keeps the original key, bytes and timestamp; headers carry the reason, a
 one-line detail, the origin (topic/partition/offset), the consumer group and the error class.
+A record re-injected by ``sessionflow dlq replay`` carries ``sessionflow.replay.*`` headers
+(which dead letter it came from, the reasons it was dead-lettered for before); its dead
+letter keeps them, so an event still broken returns to the DLQ with its history.
 
 Exactly once without transactions: dead letters of source partition ``p`` go to DLQ
 partition ``p % dlq_partitions``, in origin order, from the one worker that owns ``p``. On
@@ -32,13 +35,17 @@ H_OFFSET = "sessionflow.origin.offset"
 H_INDEX = "sessionflow.origin.index"
 H_GROUP = "sessionflow.group"
 H_ERROR = "sessionflow.error_class"
+REPLAY_PREFIX = "sessionflow.replay."
+H_REPLAY_DLQ = REPLAY_PREFIX + "dlq"  # "partition:offset" of the dead letter re-injected
+H_REPLAY_HISTORY = REPLAY_PREFIX + "history"  # "reason@partition:offset,..." oldest first
+H_REPLAY_ORIGIN = REPLAY_PREFIX + "origin"  # "topic/partition@offset" first read at
 
 _READ_TIMEOUT_S = 30.0
 Mark = tuple[int, int]  # (origin offset, index among that origin's dead letters)
 
 
 def dead_letter_headers(letter: DeadLetter, index: int, group: str) -> list[tuple[str, bytes]]:
-    """The headers describing ``letter`` on the DLQ topic."""
+    """The headers describing ``letter`` on the DLQ topic (its record's replay headers kept)."""
     origin = letter.origin
     headers = [
         (H_REASON, letter.reason.value.encode()),
@@ -51,6 +58,7 @@ def dead_letter_headers(letter: DeadLetter, index: int, group: str) -> list[tupl
     ]
     if letter.error_class:
         headers.append((H_ERROR, letter.error_class.encode()))
+    headers.extend((k, v) for k, v in letter.record.headers if k.startswith(REPLAY_PREFIX))
     return headers
 
 

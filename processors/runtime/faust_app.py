@@ -88,6 +88,8 @@ class ProcessorApp:
         self.ticks = 0
         self.positions: dict[int, int] = {}
         """Per partition of the domain topic: the offset after the last record folded."""
+        self.restart_reason: str | None = None
+        """Set when the worker stops to restart on another state version (why)."""
 
     async def _fold(self, stream: Any) -> None:  # a faust Stream (StreamT lacks take_events)
         settings = self.settings

@@ -3,7 +3,8 @@
 - ``GET /sessions/{id}``: state and statistics of one session (JSON);
 - ``GET /sessions/{id}/tool-calls``: its tool calls;
 - ``GET /stats``: statistics of every worker, merged (``/stats/local``: this worker's);
-- ``GET /health``: this worker's partitions and whether it is serving.
+- ``GET /health``: this worker's partitions and whether it is serving;
+- ``GET /metrics``: this worker's Prometheus metrics (:mod:`.metrics`).
 
 A session request reaching a worker that does not own the session's partition is forwarded
 to the owner (faust's ``table_route``). An unknown session is a 404 with a JSON body.
@@ -17,9 +18,11 @@ from typing import Any
 
 import aiohttp
 
+from sessionflow.core.metrics import CONTENT_TYPE, exposition
 from sessionflow.processors.domain.records import to_view
 from sessionflow.processors.domain.windows import LATENCIES, GlobalStats, Histogram
 from sessionflow.processors.runtime.faust_app import ProcessorApp
+from sessionflow.processors.runtime.metrics import worker_registry
 
 _QUANTILES = (0.5, 0.9, 0.99)
 
@@ -27,6 +30,11 @@ _QUANTILES = (0.5, 0.9, 0.99)
 def install_views(papp: ProcessorApp) -> None:
     """Add the state API's routes to ``papp``'s faust app."""
     app, table = papp.app, papp.table
+    registry = worker_registry(papp)
+
+    @app.page("/metrics")
+    async def metrics(view: Any, request: Any) -> Any:
+        return view.bytes(exposition(registry), headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/sessions/{session_id}")
     @app.table_route(table=table, match_info="session_id")
@@ -57,6 +65,7 @@ def install_views(papp: ProcessorApp) -> None:
         return view.json(
             {
                 "status": "rebalancing" if app.rebalancing else "ok",
+                "state_version": papp.settings.state_version,
                 "worker": str(app.conf.canonical_url),
                 "partitions": sorted(papp.owned_partitions()),
                 "batches": papp.batches,

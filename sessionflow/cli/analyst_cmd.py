@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,12 +19,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from sessionflow.core.clickhouse import check_dsn, open_client
-from sessionflow.core.config import load_settings
+from sessionflow.cli.clickhouse_access import reading_client
 from sessionflow.core.errors import ConfigurationError, InfrastructureError
-from sessionflow.core.settings import ClickHouseSettings, PathSettings
 from sessionflow.sinks import queries
-from sessionflow.sinks.endpoint import EndpointSettings
 
 _FORMAT = click.option(
     "--format",
@@ -37,42 +33,9 @@ _FORMAT = click.option(
 )
 
 
-def analyst_client() -> Any:
-    """A client in the tables' database (see the module docstring for which one)."""
-    paths = load_settings(PathSettings)
-    clickhouse = load_settings(ClickHouseSettings)
-    endpoint = load_settings(EndpointSettings)
-    parts = check_dsn(clickhouse, paths)
-    if parts.scheme == "chdb" and _answers(endpoint):
-        import clickhouse_connect
-
-        password = endpoint.password.get_secret_value() if endpoint.password else ""
-        try:
-            return clickhouse_connect.get_client(
-                host=endpoint.host, port=endpoint.port, username=endpoint.user or "default",
-                password=password, database=clickhouse.database,
-            )  # fmt: skip
-        except Exception as exc:  # the driver raises many types
-            raise InfrastructureError(
-                f"the sink's query endpoint on {endpoint.host}:{endpoint.port}: {exc}"
-            ) from exc
-    client = open_client(clickhouse, paths)
-    client.database = clickhouse.database
-    return client
-
-
-def _answers(endpoint: EndpointSettings) -> bool:
-    try:
-        url = f"http://{endpoint.host}:{endpoint.port}/ping"
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.read() == b"Ok.\n")
-    except OSError:
-        return False
-
-
 def run(query: tuple[str, dict[str, Any]]) -> tuple[list[str], list[Sequence[Any]]]:
     """Column names and rows of ``query``; one-line errors."""
-    client = analyst_client()
+    client = reading_client()
     try:
         result = client.query(query[0], parameters=query[1])
     except Exception as exc:  # DatabaseError and friends: the engine's message, one line

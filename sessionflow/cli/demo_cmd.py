@@ -1,15 +1,17 @@
-"""``sessionflow demo``: bring the infrastructure up and run the pipeline end to end.
+"""``sessionflow demo`` (``make demo``): the product's showcase, end to end.
 
-Uses the configured Kafka (``KAFKA_BOOTSTRAP_SERVERS``) or starts the local broker, and the
-configured ClickHouse (``CLICKHOUSE_DSN``) or the embedded engine under the data dir. Today
-the run is: topics → simulated sessions with anomalies → read back and checked against the
-simulator's ground truth → a processor worker folds them, and its state (over its state API)
-and dead letters are checked against the ground truth too. Every figure printed is a figure
-checked (the run fails if any differs). The ClickHouse sink joins when it lands.
+Starts the whole pipeline as ``sessionflow up --detach`` would (or uses the one running):
+the configured Kafka or the local broker, topics, a processor worker, the sink with its query
+endpoint, metrics and dashboard. Then: simulated sessions with every anomaly at a realistic
+rate → read back against the simulator's ground truth → wait until the processors committed
+everything (no sleeps) → their state over the state API and the dead letters against the
+ground truth → wait until the sink stored everything → ClickHouse's counts against Kafka's
+and the processors' → five analyst queries with their results → the URLs to open. Every
+figure printed is a figure checked (the run fails if any differs). The pipeline stays up for
+exploring; ``sessionflow down`` (``make down``) stops it.
 
-Order: every setting is read and checked first, then a configured broker is asked for
-metadata, then ClickHouse is opened, and only then is a local broker started, so a bad input
-fails before anything was started or created.
+Order: every setting is read and checked first (a port in use, a bad DSN, an unreachable
+configured broker fail here), and only then is anything started.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from sessionflow.cli.checks import checked_dirs, load_kafka
 from sessionflow.cli.demo_processing import (
@@ -33,22 +34,24 @@ from sessionflow.cli.demo_processing import (
     dlq_ends,
     expected_reasons,
     expected_states,
-    processor_worker,
     served_states,
     wait_caught_up,
 )
+from sessionflow.cli.demo_showcase import showcase, urls_text
+from sessionflow.cli.figures import Figure, check_table, mismatches
+from sessionflow.cli.pipeline_status import running_state
 from sessionflow.cli.progress import send_with_progress
 from sessionflow.cli.simulate_cmd import encoded_records
-from sessionflow.core.clickhouse import check_dsn, open_client
+from sessionflow.cli.up_cmd import check_ports_free, live_group, load_pipeline, start_detached
+from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
-from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
+from sessionflow.core.local_kafka import LocalKafkaSettings
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.core.topic_reader import offset_bounds, read_range
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.producers.settings import ProducerSettings, TopicSettings
 from sessionflow.producers.simulator import AnomalyKind, Simulation, SimulationPlan, simulate
-from sessionflow.producers.topics import create_topics
 from sessionflow.schemas import DecodeError, EventCodec
 
 
@@ -67,27 +70,18 @@ class DemoContext:
 
 
 @dataclass(frozen=True)
-class Figure:
-    """One figure of the check: what the ground truth expects and what was read back."""
-
-    name: str
-    expected: int
-    found: int
-
-    @property
-    def ok(self) -> bool:
-        """The figure matches."""
-        return self.expected == self.found
-
-
-@dataclass(frozen=True)
 class Tally:
-    """What a consumer finds on the topic: decoded events, undecodable records, repeats."""
+    """What a consumer finds on the topic: decoded events, undecodable records, repeats.
+
+    Events plugins and timers emitted meanwhile (``source`` ``plugin:...``; the pipeline
+    runs while the demo sends) are counted apart, in ``emitted``, not in the other figures.
+    """
 
     records: int
     by_type: Counter[str]
     undecodable: int
     repeated_ids: int
+    emitted: int = 0
 
 
 def load_context() -> DemoContext:
@@ -112,53 +106,25 @@ def configured_kafka(ctx: DemoContext) -> bool:
     return "bootstrap_servers" in ctx.kafka.model_fields_set
 
 
-def ensure_kafka(ctx: DemoContext) -> KafkaSettings:
-    """The configured broker, or the local one started now; returns the settings to use."""
-    if configured_kafka(ctx):
-        ctx.console.print(f"[bold]kafka[/]: using {ctx.kafka.bootstrap_servers} (configured)")
-        return ctx.kafka
-    status = LocalKafka(ctx.local_kafka, ctx.paths).up()
-    ctx.console.print(
-        f"[bold]kafka[/]: local broker at {status.bootstrap_servers} (pid {status.pid})"
-    )
-    return ctx.kafka.model_copy(update={"bootstrap_servers": status.bootstrap_servers})
-
-
-def ensure_topics(ctx: DemoContext, kafka: KafkaSettings) -> None:
-    """Create the domain and dead-letter topics unless they exist."""
-    outcomes = asyncio.run(create_topics(kafka, ctx.topics))
-    names = ", ".join(f"{o.name} ({'created' if o.created else 'exists'})" for o in outcomes)
-    ctx.console.print(f"[bold]topics[/]: {names}")
-
-
-def ensure_clickhouse(ctx: DemoContext) -> None:
-    """Open ClickHouse, create the database, report the engine version."""
-    client = open_client(ctx.clickhouse, ctx.paths)
-    try:
-        version = client.query("SELECT version()").result_rows[0][0]
-    finally:
-        client.close()
-    target = "configured server" if ctx.clickhouse.dsn else "embedded chdb"
-    ctx.console.print(
-        f"[bold]clickhouse[/]: {target} {version}, database {ctx.clickhouse.database}"
-    )
-
-
 def tally(values: Iterable[bytes], codec: EventCodec) -> Tally:
     """Decode every value the way a consumer would, counting what it finds."""
     by_type: Counter[str] = Counter()
     seen: Counter[str] = Counter()
-    undecodable = records = 0
+    undecodable = records = emitted = 0
     for value in values:
-        records += 1
         try:
             event: dict[str, Any] = codec.decode(value)
         except DecodeError:
+            records += 1
             undecodable += 1
             continue
+        if event["source"].startswith("plugin:"):
+            emitted += 1
+            continue
+        records += 1
         by_type[event["event_type"]] += 1
         seen[event["event_id"]] += 1
-    return Tally(records, by_type, undecodable, sum(n - 1 for n in seen.values()))
+    return Tally(records, by_type, undecodable, sum(n - 1 for n in seen.values()), emitted)
 
 
 def figures(sim: Simulation, found: Tally) -> list[Figure]:
@@ -174,24 +140,8 @@ def figures(sim: Simulation, found: Tally) -> list[Figure]:
     ]  # fmt: skip
 
 
-def check_table(rows: list[Figure], title: str) -> Table:
-    """The figures as a table with an ok mark per row."""
-    table = Table(title=title)
-    for column in ("figure", "expected", "found", "ok"):
-        table.add_column(column, justify="left" if column == "figure" else "right")
-    for row in rows:
-        table.add_row(row.name, str(row.expected), str(row.found), "✓" if row.ok else "✗")
-    return table
-
-
-def mismatches(rows: list[Figure]) -> str | None:
-    """What differs, as one line, or None when every figure matches (the demo's gate)."""
-    wrong = [f"{r.name}: expected {r.expected}, found {r.found}" for r in rows if not r.ok]
-    return "; ".join(wrong) or None
-
-
 def run_simulation(
-    ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan
+    ctx: DemoContext, kafka: KafkaSettings, plan: SimulationPlan, rate: float = 0.0
 ) -> tuple[Simulation, list[Figure]]:
     """Send the plan's sessions, read them back, compare every figure with the ground truth."""
     codec = EventCodec()
@@ -199,7 +149,7 @@ def run_simulation(
     _, before = asyncio.run(offset_bounds(kafka, kafka.topic))
     sent = asyncio.run(
         send_with_progress(
-            encoded_records(sim, codec), kafka, ctx.producer, rate=0, console=ctx.console
+            encoded_records(sim, codec), kafka, ctx.producer, rate=rate, console=ctx.console
         )
     )
     _, after = asyncio.run(offset_bounds(kafka, kafka.topic))
@@ -207,7 +157,8 @@ def run_simulation(
     found = tally((r.value for r in records), codec)
     ctx.console.print(
         f"[bold]simulate[/]: {plan.sessions} sessions, {sent} records acknowledged; "
-        f"{sim.dead_letter_count()} rule-breaking records for {kafka.dlq_topic}"
+        f"{sim.dead_letter_count()} rule-breaking records for {kafka.dlq_topic}; "
+        f"{found.emitted} events emitted by plugins and timers meanwhile"
     )
     rows = figures(sim, found)
     ctx.console.print(check_table(rows, "read back vs simulator ground truth"))
@@ -215,16 +166,19 @@ def run_simulation(
 
 
 def run_processing(
-    ctx: DemoContext, kafka: KafkaSettings, sim: Simulation, dlq_before: dict[int, int]
+    ctx: DemoContext,
+    kafka: KafkaSettings,
+    sim: Simulation,
+    dlq_before: dict[int, int],
+    state: dict[str, Any],
 ) -> list[Figure]:
-    """A processor worker folds the topic; its state and dead letters against the truth."""
-    log = ctx.paths.data_dir / "logs" / "processor.log"
-    with processor_worker(kafka, ctx.processor, ctx.paths.data_dir, log) as url:
-        ctx.console.print(f"[bold]process[/]: worker serving {url} (log {log})")
-        wait_caught_up(kafka, ctx.processor.faust_id)
-        expected = expected_states(sim)
-        served = served_states(url, list(expected))
-        reasons = dead_letter_reasons(kafka, dlq_before, dlq_ends(kafka))
+    """The pipeline's processors fold the topic; their state and dead letters vs the truth."""
+    url = state["urls"]["processor-0 state_api"]
+    wait_caught_up(kafka, asyncio.run(live_group(kafka, ctx.processor)))
+    ctx.console.print(f"[bold]process[/]: every event folded; reading state from {url}")
+    expected = expected_states(sim)
+    served = served_states(url, list(expected))
+    reasons = dead_letter_reasons(kafka, dlq_before, dlq_ends(kafka))
     timeout_s = ctx.processor.inactivity_timeout_s
     idle_before = int((time.time() - timeout_s) * 1000) if timeout_s > 0 else None
     rows = processing_figures(expected, served, idle_before, expected_reasons(sim), reasons)
@@ -251,38 +205,46 @@ def processing_figures(
 
 
 @click.command()
-@click.option(
-    "--sessions",
-    default=200,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Sessions to simulate.",
-)
+@click.option("--sessions", default=300, show_default=True, type=click.IntRange(min=1),
+              help="Sessions to simulate.")  # fmt: skip
 @click.option("--seed", default=42, show_default=True, help="Simulator seed.")
-def demo(sessions: int, seed: int) -> None:
-    """Set up Kafka and ClickHouse, then run what the pipeline has, end to end."""
+@click.option("--rate", default=2000.0, show_default=True, type=click.FloatRange(min=0),
+              help="Events per second sent (0: as fast as possible).")  # fmt: skip
+def demo(sessions: int, seed: int, rate: float) -> None:
+    """Start the pipeline (or use the running one), send simulated sessions with every
+    anomaly, and check state, dead letters and ClickHouse against the ground truth."""
+    pipeline = load_pipeline(workers=1)
     ctx = load_context()
     if configured_kafka(ctx):
         asyncio.run(ensure_reachable(ctx.kafka))
-    ensure_clickhouse(ctx)
-    kafka = ensure_kafka(ctx)
-    ensure_topics(ctx, kafka)
+    state = running_state(pipeline.paths.data_dir)
+    if state is None:
+        check_ports_free(pipeline)
+        ctx.console.print("[bold]up[/]: starting Kafka, topics, processor and sink ...")
+        state = start_detached(pipeline, timeout_s=180)
+    else:
+        ctx.console.print(
+            f"[bold]up[/]: using the running pipeline (pid {state['supervisor_pid']})"
+        )
+    kafka = ctx.kafka.model_copy(update={"bootstrap_servers": state["bootstrap_servers"]})
     plan = SimulationPlan(
         sessions=sessions,
         concurrency=20,
         seed=seed,
-        end=datetime.now(UTC),  # event time: the simulated sessions end now
+        # event time: the sessions start now, as live traffic would; sessions sent with past
+        # event times would look idle to the pipeline's timers while still being sent
+        start=datetime.now(UTC),
         anomalies=dict.fromkeys(AnomalyKind, 3),
     )
     dlq_before = dlq_ends(kafka)
-    sim, rows = run_simulation(ctx, kafka, plan)
+    sim, rows = run_simulation(ctx, kafka, plan, rate)
+    _gate(rows, "read back differs from the ground truth")
+    _gate(run_processing(ctx, kafka, sim, dlq_before, state), "the processor differs")
+    _gate(showcase(ctx.console, kafka, pipeline, state), "ClickHouse differs")
+    ctx.console.print(urls_text(state))
+
+
+def _gate(rows: list[Figure], what: str) -> None:
     wrong = mismatches(rows)
     if wrong is not None:
-        raise click.ClickException(f"read back differs from the ground truth: {wrong}")
-    wrong = mismatches(run_processing(ctx, kafka, sim, dlq_before))
-    if wrong is not None:
-        raise click.ClickException(f"the processor differs from the ground truth: {wrong}")
-    ctx.console.print(
-        "[green]done[/]: `sessionflow topics describe` shows the topics; "
-        "`sessionflow kafka down` stops the local broker."
-    )
+        raise click.ClickException(f"{what}: {wrong}")

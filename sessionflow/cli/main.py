@@ -71,6 +71,7 @@ def _register() -> None:
         sessions_command,
     )
     from sessionflow.cli.demo_cmd import demo
+    from sessionflow.cli.dlq_cmd import dlq
     from sessionflow.cli.kafka_cmd import kafka
     from sessionflow.cli.process_cmd import process_command
     from sessionflow.cli.produce_cmd import produce_command
@@ -79,7 +80,10 @@ def _register() -> None:
     from sessionflow.cli.settings_cmd import settings_command
     from sessionflow.cli.simulate_cmd import simulate_command
     from sessionflow.cli.sink_cmd import db, sink_command
+    from sessionflow.cli.state_cmd import state
     from sessionflow.cli.topics_cmd import topics
+    from sessionflow.cli.up_cmd import down_command, status_command, up_command
+    from sessionflow.cli.verify_cmd import verify_command
 
     cli.add_command(kafka)
     cli.add_command(settings_command)
@@ -91,7 +95,13 @@ def _register() -> None:
     cli.add_command(process_command)
     cli.add_command(sink_command)
     cli.add_command(db)
+    cli.add_command(up_command)
+    cli.add_command(status_command)
+    cli.add_command(down_command)
     cli.add_command(replay_command)
+    cli.add_command(state)
+    cli.add_command(verify_command)
+    cli.add_command(dlq)
     for command in (
         sessions_command,
         session_command,

@@ -3,6 +3,10 @@
 One worker runs in this process; ``--workers N`` starts N worker processes (ports
 ``--web-port``, +1, ...; stores under the data dir, one per worker) and supervises them:
 Ctrl-C or SIGTERM stops them all cleanly.
+
+A worker runs on the state version of the control record (``sessionflow state current``);
+when ``sessionflow state promote`` changes it, the worker stops cleanly and its process
+restarts itself (``exec`` of the same command line: same pid, the supervisor sees nothing).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sessionflow.processors.worker import (
     build_worker,
     default_identity,
     describe_layout,
+    resolve_version,
     run_worker,
 )
 
@@ -64,10 +69,16 @@ def process_command(
     verbose = bool(ctx.find_root().params.get("verbose"))
     if workers > 1:
         raise SystemExit(_supervise(workers, settings.web_port, verbose))
+
+    def say(line: str) -> None:
+        click.echo(f"worker {worker_index}: {line}", err=True)
+
+    settings = asyncio.run(resolve_version(kafka, settings, say))
     identity = default_identity(paths.data_dir, settings, worker_index)
     identity.data_dir.mkdir(parents=True, exist_ok=True)
     click.echo(
-        f"worker {worker_index}: {kafka.topic} ({layout.partitions} partitions) -> "
+        f"worker {worker_index}: {kafka.topic} ({layout.partitions} partitions), state "
+        f"{settings.state_version} -> "
         f"state API http://{settings.web_host}:{identity.web_port}; "
         f"plugins: {', '.join(registry.names) or 'none'}",
         err=True,

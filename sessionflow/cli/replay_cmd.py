@@ -31,12 +31,14 @@ from rich.progress import (
 from rich.text import Text
 
 from sessionflow.cli.checks import load_kafka
-from sessionflow.core.clickhouse import check_dsn, open_client
+from sessionflow.cli.clickhouse_access import reading_client
+from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.core.topic_reader import partitions_of
+from sessionflow.processors.promote import live_version
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
 from sessionflow.processors.replay.rebuild import Rebuild, RebuildReport, Target, resume_point
 from sessionflow.processors.replay.republish import RepublishReport, republish
@@ -171,7 +173,7 @@ def replay_command(
         check_dsn(clickhouse, paths)
     asyncio.run(ensure_reachable(kafka))
     if source_kind == "clickhouse":
-        client = open_client(clickhouse, paths)
+        client = reading_client()
     try:
         if republish is not None:
             where = AuditFilter(session, until)
@@ -228,7 +230,7 @@ async def _rebuild(
     kafka: KafkaSettings, settings: ProcessorSettings, version: str | None, plan: _Plan,
     client: Any, database: str,
 ) -> RebuildReport:  # fmt: skip
-    live = settings.state_version
+    live = (await live_version(kafka, settings)).version  # the control record's, if any
     version = version or await next_version(kafka, settings.app_id, live)
     await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
     partitions = await partitions_of(kafka, kafka.topic)

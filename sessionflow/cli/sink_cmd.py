@@ -20,12 +20,17 @@ from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
+from sessionflow.processors.promote import live_version
 from sessionflow.processors.settings import ProcessorSettings
+from sessionflow.processors.worker import restart_process
 from sessionflow.schemas.state_codec import state_topic
 from sessionflow.sinks.clickhouse.migrate import prepare
+from sessionflow.sinks.dashboard.pages import sink_pages
 from sessionflow.sinks.endpoint import EndpointSettings, QueryEndpoint
 from sessionflow.sinks.service import SinkService, SinkTopics
 from sessionflow.sinks.settings import SinkSettings
+
+_VERSION_POLL_S = 5.0
 
 
 @click.command("sink")
@@ -49,14 +54,21 @@ def sink_command(http_port: int | None, no_http: bool) -> None:
         endpoint = endpoint.model_copy(update={"port": http_port})
     check_dsn(clickhouse, paths)
     asyncio.run(ensure_reachable(kafka))
+    live = asyncio.run(live_version(kafka, processors)).version
+    processors = processors.model_copy(update={"state_version": live})
     topics = SinkTopics(
         kafka.topic, state_topic(processors.faust_id) if settings.state else None, kafka.dlq_topic
     )
     client = open_client(clickhouse, paths)
     try:
-        asyncio.run(_run(kafka, settings, client, clickhouse.database, topics, endpoint))
+        switched = asyncio.run(
+            _run(kafka, settings, client, clickhouse.database, topics, endpoint, processors)
+        )
     finally:
         client.close()
+    if switched:
+        click.echo("sink: the processors run on another state version now; restarting", err=True)
+        restart_process()
 
 
 async def _run(
@@ -66,7 +78,10 @@ async def _run(
     database: str,
     topics: SinkTopics,
     endpoint: EndpointSettings | None,
-) -> None:
+    processors: ProcessorSettings,
+) -> bool:
+    """Run until a signal or a failure; True when it stopped because the live state version
+    changed (the caller restarts, reading the new version's state stream)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -76,7 +91,8 @@ async def _run(
             SinkService(kafka, settings, client, database, topics)
         )
         if endpoint is not None:
-            server = QueryEndpoint(client, endpoint, default_database=database)
+            pages = sink_pages(service, kafka, processors.faust_id)
+            server = QueryEndpoint(client, endpoint, default_database=database, pages=pages)
             await stack.enter_async_context(server)
             click.echo(f"sink: read-only ClickHouse HTTP endpoint on {server.url}", err=True)
         report = service.migration
@@ -88,12 +104,28 @@ async def _run(
         )
         failed = asyncio.create_task(service.wait())
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        switched = asyncio.create_task(_version_changes(kafka, processors))
+        await asyncio.wait({failed, stopped, switched}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         if failed.done():
             failed.result()  # raises the loop's error
         failed.cancel()
+        if not switched.done():
+            switched.cancel()
     click.echo(f"sink: stopped after {service.stats.rows:,} rows", err=True)
+    return switched.done() and not switched.cancelled()
+
+
+async def _version_changes(kafka: KafkaSettings, processors: ProcessorSettings) -> None:
+    """Return once the processors' live state version is no longer ``processors``'."""
+    while True:
+        await asyncio.sleep(_VERSION_POLL_S)  # the control record is read on a timer
+        try:
+            live = await live_version(kafka, processors)
+        except Exception:
+            continue
+        if live.version != processors.state_version:
+            return
 
 
 @click.group("db")

@@ -7,7 +7,9 @@ parameters, a ``FORMAT`` clause in the SQL (default ``TabSeparated``), the ``X-C
 response headers, and errors as ClickHouse writes them (status, ``X-ClickHouse-Exception-Code``,
 ``Code: N. DB::Exception: ... (NAME)``). Settings parameters (``max_threads=...``,
 ``wait_end_of_query=1`` ...) are accepted and ignored; query parameters (``param_x=...``)
-fill ``{x:Type}`` placeholders. Sessions are not supported.
+fill ``{x:Type}`` placeholders. Sessions are not supported. The owner may add ``pages``:
+``GET`` routes of its own (the sink's ``/metrics`` and dashboard), served without
+authentication, like most exporters and status pages.
 
 Threading contract: every engine call runs on ``executor``, never on the event loop. By
 default the endpoint uses a private single-thread executor, so its statements run one at a
@@ -27,6 +29,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
@@ -48,6 +51,9 @@ from sessionflow.sinks.endpoint.sql_guard import ReadQuery, check_read_only
 log = logging.getLogger(__name__)
 
 _OK = "Ok.\n"
+Page = Callable[[], Awaitable[tuple[bytes, str]]]
+"""An extra GET route: returns the body and its content type."""
+
 _FORM_TYPE = "multipart/form-data"  # like ClickHouse: an url-encoded body is the SQL itself
 _UNKNOWN_FORMAT = (73, "UNKNOWN_FORMAT")
 _DEFAULT_FORMAT = "TabSeparated"
@@ -69,8 +75,10 @@ class QueryEndpoint:
         *,
         default_database: str | None = None,
         executor: Executor | None = None,
+        pages: Mapping[str, Page] | None = None,
     ) -> None:
         self._client = client
+        self._pages = dict(pages or {})
         self._settings = settings
         self._default_database = default_database
         self._own_executor = executor is None
@@ -107,6 +115,8 @@ class QueryEndpoint:
         app = web.Application()
         app.router.add_route("*", "/ping", self._ping)
         app.router.add_route("*", "/replicas_status", self._ping)
+        for path, page in self._pages.items():
+            app.router.add_route("GET", path, _page_handler(page))
         app.router.add_route("*", "/", self._root)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         # access_log=None: URLs can carry a password (?password=...), never log them
@@ -296,3 +306,13 @@ def _content_type(fmt: str) -> str:
     if name == "xml":
         return "application/xml; charset=UTF-8"
     return "application/octet-stream"
+
+
+def _page_handler(page: Page) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        body, content_type = await page()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    return handle

@@ -68,6 +68,7 @@ def test_schema_files_and_golden_vectors_are_inside_byte_for_byte(wheel: Path) -
         *(ROOT / "schemas" / "golden").glob("*"),
     ]
     assert len(data) > 2 * 23  # two published versions of 23 named types at least
+    data += [*(ROOT / "sinks").rglob("*.sql"), ROOT / "sinks" / "dashboard" / "page.html"]
     with zipfile.ZipFile(wheel) as archive:
         for path in data:
             inside = f"sessionflow/{path.relative_to(ROOT).as_posix()}"

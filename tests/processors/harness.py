@@ -149,8 +149,9 @@ def health(worker: Worker) -> Any:
         return repr(exc)
 
 
-def caught_up(kafka: KafkaSettings, group: list[Worker]) -> bool:
-    """True when the workers' consumer group has committed every record now on the topic.
+def caught_up(kafka: KafkaSettings, group: list[Worker], version: str = "v1") -> bool:
+    """True when the workers' consumer group (of state ``version``) has committed every
+    record now on the topic.
 
     Offsets are committed after a batch's states, dead letters and plugin events are
     durable, so this is "everything is processed and would survive a crash".
@@ -159,7 +160,7 @@ def caught_up(kafka: KafkaSettings, group: list[Worker]) -> bool:
     if any(worker.process.poll() is not None for worker in group):
         return False
     try:
-        return asyncio.run(_lag(kafka, f"{app_id}-v1")) == 0
+        return asyncio.run(_lag(kafka, f"{app_id}-{version}")) == 0
     except KafkaError:  # e.g. the group's coordinator is not elected yet
         return False
 

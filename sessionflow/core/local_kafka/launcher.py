@@ -202,7 +202,11 @@ class LocalKafka:
         self._write_config(listener)
         self._format_storage(java, libs, listener)
         self._start(java, libs)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self._stop_started()  # a broker that did not come up is not left running
+            raise
         return self.status()
 
     def down(self, timeout_s: float = 30.0) -> bool:
@@ -335,7 +339,7 @@ class LocalKafka:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self._settings.start_timeout_s
         while time.monotonic() < deadline:
-            if self._running_pid() is None:
+            if self._exited():
                 raise LocalKafkaError(
                     f"the broker exited during start-up; see {self.home / 'logs'}: "
                     + self._log_tail()
@@ -347,6 +351,21 @@ class LocalKafka:
             f"the broker did not serve metadata within {self._settings.start_timeout_s:.0f}s; "
             f"see {self.log_file}"
         )
+
+    def _exited(self) -> bool:
+        """The broker is gone: the process this object started ended (its command line is
+        not checked: right after exec it can still be the java launcher's), or, for a broker
+        started elsewhere, no live process matches the pid file."""
+        if self._process is not None:
+            return self._process.poll() is not None
+        return self._running_pid() is None
+
+    def _stop_started(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(30)
+        self._pid_file.unlink(missing_ok=True)
 
     def _listeners_accept(self) -> bool:
         ports = [self._settings.port]

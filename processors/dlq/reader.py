@@ -1,0 +1,151 @@
+"""Reading the DLQ topic: every dead letter up to the end offsets at start, or one of them.
+
+No consumer group, nothing committed: reading the DLQ never changes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from sessionflow.core.errors import InfrastructureError, SessionflowError
+from sessionflow.core.kafka_clients import new_consumer
+from sessionflow.core.settings import KafkaSettings
+from sessionflow.core.topic_reader import partitions_of
+from sessionflow.processors.dlq.letters import StoredLetter, letter_of
+
+_READ_TIMEOUT_S = 120.0
+
+
+class DeadLetterNotFoundError(SessionflowError):
+    """The DLQ position asked for holds no record (no such partition, offset out of range)."""
+
+
+class DeadLetterReader:
+    """Reads ``kafka.dlq_topic``; use ``async with`` (or start()/stop())."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
+        self._topic = kafka.dlq_topic
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[int] = []
+
+    async def start(self) -> None:
+        """Check the topic exists (InfrastructureError naming it); the consumer connects on
+        first use (aiokafka's consumer, stopped right after it started, may raise
+        CancelledError from its stop)."""
+        self._partitions = await partitions_of(self._kafka, self._topic)
+
+    async def stop(self) -> None:
+        """Disconnect."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def __aenter__(self) -> DeadLetterReader:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def partitions(self) -> list[int]:
+        """Partition numbers of the DLQ topic."""
+        return list(self._partitions)
+
+    async def bounds(self) -> dict[int, tuple[int, int]]:
+        """(beginning, end) offsets of every DLQ partition now."""
+        consumer = await self._running()
+        tps = [TopicPartition(self._topic, p) for p in self._partitions]
+        starts = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: (starts[tp], ends[tp]) for tp in tps}
+
+    async def read_all(self, on_read: Callable[[int], None] | None = None) -> list[StoredLetter]:
+        """Every letter up to the end offsets now, partition by partition in offset order.
+
+        ``on_read(n)`` is called after each fetched batch with its size (a progress bar).
+        """
+        consumer = await self._running()
+        bounds = {p: b for p, b in (await self.bounds()).items() if b[1] > b[0]}
+        tps = {p: TopicPartition(self._topic, p) for p in bounds}
+        consumer.assign(list(tps.values()))
+        for p, (first, _) in bounds.items():
+            consumer.seek(tps[p], first)
+        got: dict[int, list[StoredLetter]] = {p: [] for p in bounds}
+        remaining = set(bounds)
+        deadline = time.monotonic() + _READ_TIMEOUT_S
+        while remaining:
+            if time.monotonic() > deadline:
+                raise InfrastructureError(
+                    f"{self._topic} partitions {sorted(remaining)} not read in {_READ_TIMEOUT_S}s"
+                )
+            batches = await consumer.getmany(*(tps[p] for p in remaining), timeout_ms=500)
+            for tp, records in batches.items():
+                stop = bounds[tp.partition][1]
+                letters = [letter_of(r) for r in records if r.offset < stop]
+                got[tp.partition].extend(letters)
+                if on_read is not None:
+                    on_read(len(letters))
+            for p in sorted(remaining):
+                if await consumer.position(tps[p]) >= bounds[p][1]:
+                    remaining.discard(p)
+        return [letter for p in sorted(got) for letter in got[p]]
+
+    async def read_one(self, partition: int | None, offset: int) -> StoredLetter:
+        """The letter at ``partition:offset`` (``None``: the DLQ's only partition).
+
+        Raises :class:`DeadLetterNotFoundError` naming what is wrong.
+        """
+        partition = self.resolve_partition(partition)
+        first, end = (await self.bounds())[partition]
+        where = f"{self._topic} {partition}:{offset}"
+        if not first <= offset < end:
+            held = f"offsets {first}..{end - 1}" if end > first else "no records"
+            raise DeadLetterNotFoundError(
+                f"no dead letter at {where}: partition {partition} holds {held}"
+            )
+        consumer = await self._running()
+        tp = TopicPartition(self._topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + _READ_TIMEOUT_S
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+            for record in batch.get(tp, []):
+                if record.offset == offset:
+                    return letter_of(record)
+                raise DeadLetterNotFoundError(f"no dead letter at {where} (compacted away)")
+            if await consumer.position(tp) > offset:
+                break
+        raise DeadLetterNotFoundError(f"no dead letter at {where} (not read)")
+
+    def resolve_partition(self, partition: int | None) -> int:
+        """``partition`` checked to exist; None allowed only when the DLQ has one partition."""
+        if partition is None:
+            if len(self._partitions) != 1:
+                raise DeadLetterNotFoundError(
+                    f"{self._topic} has {len(self._partitions)} partitions: give PARTITION:OFFSET"
+                )
+            return self._partitions[0]
+        if partition not in self._partitions:
+            raise DeadLetterNotFoundError(
+                f"{self._topic} has no partition {partition} "
+                f"(partitions {self._partitions[0]}..{self._partitions[-1]})"
+            )
+        return partition
+
+    async def _running(self) -> AIOKafkaConsumer:
+        if not self._partitions:
+            raise InfrastructureError("DeadLetterReader used before start()")
+        if self._consumer is None:
+            consumer = new_consumer(self._kafka, max_partition_fetch_bytes=4 * 1024 * 1024)
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
