@@ -5,6 +5,7 @@
 """
 
 from sessionflow.processors.dlq.letters import (
+    BadSelectionError,
     Decoded,
     Position,
     Selection,
@@ -28,6 +29,7 @@ from sessionflow.processors.dlq.replay import (
 __all__ = [
     "FIXABLE",
     "WHY_NOT",
+    "BadSelectionError",
     "DeadLetterNotFoundError",
     "DeadLetterReader",
     "Decoded",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sessionflow.core.errors import SessionflowError
 from sessionflow.processors.domain.deadletters import Reason
 from sessionflow.processors.domain.fold import Decoder
 from sessionflow.processors.runtime.deadletter_writer import (
@@ -35,6 +36,10 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+class BadSelectionError(SessionflowError, ValueError):
+    """A DLQ position or a time given by the user is malformed; the message says how."""
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """A record's place in the DLQ topic: partition and offset."""
@@ -49,18 +54,20 @@ class Position:
 def parse_position(text: str) -> tuple[int | None, int]:
     """``PARTITION:OFFSET`` or a bare ``OFFSET`` -> (partition or None, offset).
 
-    Raises ValueError saying what is wrong.
+    Raises :class:`BadSelectionError` saying what is wrong.
     """
     partition, colon, offset = text.strip().rpartition(":")
     if not offset.isdigit() or (colon and not partition.isdigit()):
-        raise ValueError(f"{text!r} is not PARTITION:OFFSET or OFFSET (non-negative integers)")
+        raise BadSelectionError(
+            f"{text!r} is not PARTITION:OFFSET or OFFSET (non-negative integers)"
+        )
     return (int(partition) if colon else None), int(offset)
 
 
 def parse_since(text: str, now: datetime) -> datetime:
     """An ISO 8601 time (naive = UTC) or a duration back from ``now`` (``30m``, ``1h``, ``2d``).
 
-    Raises ValueError saying what is wrong.
+    Raises :class:`BadSelectionError` saying what is wrong.
     """
     match = _DURATION.match(text.strip())
     if match:
@@ -69,7 +76,7 @@ def parse_since(text: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(
+        raise BadSelectionError(
             f"{text!r} is neither an ISO 8601 time nor a duration like 30m, 1h, 2d"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -37,12 +37,19 @@ from sessionflow.cli.demo_processing import (
     served_states,
     wait_caught_up,
 )
+from sessionflow.cli.demo_replay import replay_and_verify
 from sessionflow.cli.demo_showcase import showcase, urls_text
 from sessionflow.cli.figures import Figure, check_table, mismatches
 from sessionflow.cli.pipeline_status import running_state
 from sessionflow.cli.progress import send_with_progress
 from sessionflow.cli.simulate_cmd import encoded_records
-from sessionflow.cli.up_cmd import check_ports_free, live_group, load_pipeline, start_detached
+from sessionflow.cli.up_cmd import (
+    check_ports_free,
+    live_group,
+    load_pipeline,
+    probe_clickhouse,
+    start_detached,
+)
 from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.local_kafka import LocalKafkaSettings
@@ -219,6 +226,7 @@ def demo(sessions: int, seed: int, rate: float) -> None:
         asyncio.run(ensure_reachable(ctx.kafka))
     state = running_state(pipeline.paths.data_dir)
     if state is None:
+        probe_clickhouse(pipeline)
         check_ports_free(pipeline)
         ctx.console.print("[bold]up[/]: starting Kafka, topics, processor and sink ...")
         state = start_detached(pipeline, timeout_s=180)
@@ -241,6 +249,7 @@ def demo(sessions: int, seed: int, rate: float) -> None:
     _gate(rows, "read back differs from the ground truth")
     _gate(run_processing(ctx, kafka, sim, dlq_before, state), "the processor differs")
     _gate(showcase(ctx.console, kafka, pipeline, state), "ClickHouse differs")
+    _gate(replay_and_verify(ctx.console, kafka, ctx.processor), "the rebuilt state differs")
     ctx.console.print(urls_text(state))
 
 

@@ -34,6 +34,7 @@ from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.dlq import (
     FIXABLE,
     WHY_NOT,
+    BadSelectionError,
     DeadLetterReader,
     ReplayPlan,
     ReplayProgress,
@@ -56,14 +57,14 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
         return None
     try:
         return parse_since(value, datetime.now(UTC))
-    except ValueError as exc:
+    except BadSelectionError as exc:
         raise click.BadParameter(str(exc)) from None
 
 
 def _position(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int | None, int]:
     try:
         return parse_position(value)
-    except ValueError as exc:
+    except BadSelectionError as exc:
         raise click.BadParameter(str(exc)) from None
 
 
@@ -163,10 +164,14 @@ def replay_command(
     try:
         plan = asyncio.run(_replay(kafka, selection, progress, console, dry_run, retry_returned))
     except KeyboardInterrupt:
-        total = len(progress.plan.todo) if progress.plan else 0
+        done = (
+            f"at least {progress.acked} of {len(progress.plan.todo)} re-injected"
+            if progress.plan is not None
+            else "nothing re-injected yet"
+        )
         click.echo(
-            f"interrupted: at least {progress.acked} of {total} re-injected; nothing is sent "
-            "twice: run `sessionflow dlq replay` with the same options again to continue",
+            f"interrupted: {done}; nothing is sent twice: run `sessionflow dlq replay` with the "
+            "same options again to continue",
             err=True,
         )
         raise SystemExit(130) from None

@@ -230,15 +230,15 @@ async def _rebuild(
     kafka: KafkaSettings, settings: ProcessorSettings, version: str | None, plan: _Plan,
     client: Any, database: str,
 ) -> RebuildReport:  # fmt: skip
-    live = (await live_version(kafka, settings)).version  # the control record's, if any
-    version = version or await next_version(kafka, settings.app_id, live)
-    await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
     partitions = await partitions_of(kafka, kafka.topic)
     unknown = sorted(set(plan.start.offsets) - set(partitions))
     if unknown:
         raise ConfigurationError(
             f"--from-offset: {kafka.topic} has no partition {unknown[0]} (it has {len(partitions)})"
         )
+    live = (await live_version(kafka, settings)).version  # the control record's, if any
+    version = version or await next_version(kafka, settings.app_id, live)
+    await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
     target = Target(settings.app_id, version)
     states, committed = await resume_point(kafka, target) if plan.resume else ({}, {})
     source: Source

@@ -34,7 +34,7 @@ from sessionflow.cli.pipeline_status import (
     state_file,
 )
 from sessionflow.cli.status_view import render
-from sessionflow.core.clickhouse import check_dsn
+from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
 from sessionflow.core.errors import ConfigurationError, InfrastructureError
 from sessionflow.core.local_kafka import LocalKafka, LocalKafkaSettings
@@ -63,6 +63,7 @@ class PipelineSettings:
     kafka: KafkaSettings
     local_kafka: LocalKafkaSettings
     paths: PathSettings
+    clickhouse: ClickHouseSettings
     processor: ProcessorSettings
     endpoint: EndpointSettings
     topics: TopicSettings
@@ -83,6 +84,7 @@ def load_pipeline(workers: int) -> PipelineSettings:
         kafka=load_kafka(),
         local_kafka=load_settings(LocalKafkaSettings),
         paths=paths,
+        clickhouse=clickhouse,
         processor=load_settings(ProcessorSettings),
         endpoint=load_settings(EndpointSettings),
         topics=load_settings(TopicSettings),
@@ -126,6 +128,12 @@ async def live_group(kafka: KafkaSettings, processors: ProcessorSettings) -> str
     return processors.model_copy(update={"state_version": live.version}).faust_id
 
 
+def probe_clickhouse(settings: PipelineSettings) -> None:
+    """Open ClickHouse once and close it (the sink opens it for good): an unusable embedded
+    directory or an unreachable server fails here, in one line, before anything starts."""
+    open_client(settings.clickhouse, settings.paths).close()
+
+
 def check_ports_free(settings: PipelineSettings) -> None:
     """Raise ConfigurationError naming the first port a component needs that is taken."""
     processor, endpoint = settings.processor, settings.endpoint
@@ -158,6 +166,7 @@ def up_command(workers: int, detach: bool, timeout: float, supervise: bool) -> N
         click.echo(f"the pipeline already runs (supervisor pid {existing['supervisor_pid']}); "
                    "see `sessionflow status`")  # fmt: skip
         return
+    probe_clickhouse(settings)
     check_ports_free(settings)
     if settings.configured_kafka:
         asyncio.run(ensure_reachable(settings.kafka))

@@ -41,8 +41,9 @@ def test_demo_runs_end_to_end(kafka: KafkaSettings, topic_name: str, tmp_path: P
     assert "processor state and dead letters vs ground truth" in result.stdout
     assert "ClickHouse vs Kafka and the processors" in result.stdout
     # 4 read-back figures, 2 state figures, one per dead-letter reason the anomalies
-    # produce, 3 ClickHouse figures
-    assert result.stdout.count("✓") == 4 + 2 + 6 + 3
+    # produce, 3 ClickHouse figures, 3 replay-and-verify figures
+    assert result.stdout.count("✓") == 4 + 2 + 6 + 3 + 3
+    assert "verify v2" in result.stdout
     assert "✗" not in result.stdout
     for title, _ in SHOWCASE_QUERIES:
         assert f"{title}:" in result.stdout

@@ -25,8 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.supervisor import pid_alive
-from sessionflow.testing import kafka_env
-from sessionflow.testing.kafka import free_ports
+from sessionflow.testing import unique_name
+from tests.infra.pipelinekit import pipeline_environment
 from tests.infra.test_compose import grafana_metric_names, grafana_tables
 
 CLI = [sys.executable, "-m", "sessionflow.cli"]
@@ -35,25 +35,18 @@ CLI = [sys.executable, "-m", "sessionflow.cli"]
 @pytest.fixture
 def pipeline_env(kafka: KafkaSettings, tmp_path: Path) -> dict[str, str]:
     """The environment of a pipeline of this test's own: topics, data dir, ports, group."""
-    processor_port, sink_port = free_ports(2)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("SESSIONFLOW_") or key == "SESSIONFLOW_CACHE_DIR"
-    }
-    env.pop("CLICKHOUSE_DSN", None)
-    env.update(kafka_env(kafka))
-    env.update(
-        SESSIONFLOW_DATA_DIR=str(tmp_path / "data"),
-        SESSIONFLOW_PROCESSOR_WEB_PORT=str(processor_port),
-        SESSIONFLOW_SINK_HTTP_PORT=str(sink_port),
-        SESSIONFLOW_PROCESSOR_APP_ID=f"app-{kafka.topic}",
-        SESSIONFLOW_SINK_GROUP_ID=f"sink-{kafka.topic}",
+    return quiet_pipeline(kafka, tmp_path)
+
+
+def quiet_pipeline(kafka: KafkaSettings, work: Path) -> dict[str, str]:
+    """A pipeline environment without plugins and timers (their events would change the
+    counts the tests check)."""
+    return pipeline_environment(
+        kafka, work,
         SESSIONFLOW_PROCESSOR_PLUGINS="",
         SESSIONFLOW_PROCESSOR_APPROVAL_TIMEOUT_S="0",
         SESSIONFLOW_PROCESSOR_INACTIVITY_TIMEOUT_S="0",
-    )
-    return env
+    )  # fmt: skip
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -78,16 +71,22 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120.0)
         time.sleep(0.5)  # polling interval of a condition wait
 
 
-@pytest.fixture
-def running(pipeline_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """A detached pipeline, stopped (and checked stopped) after the test."""
-    started = cli(pipeline_env, "up", "--detach", "--timeout", "180")
+@pytest.fixture(scope="module")
+def running(
+    kafka_settings: KafkaSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """A detached pipeline shared by this module's tests (the ground-truth test first, then
+    the restart test), stopped (and checked stopped) after them."""
+    topic = unique_name("up-events")
+    kafka = kafka_settings.model_copy(update={"topic": topic, "dlq_topic": f"{topic}.dlq"})
+    env = quiet_pipeline(kafka, tmp_path_factory.mktemp("up"))
+    started = cli(env, "up", "--detach", "--timeout", "180")
     assert started.returncode == 0, started.stderr + started.stdout
     try:
-        yield pipeline_env
+        yield env
     finally:
-        before = status(pipeline_env)
-        stopped = cli(pipeline_env, "down")
+        before = status(env)
+        stopped = cli(env, "down")
         assert stopped.returncode == 0, stopped.stderr
         for component in before.get("components", []):
             assert not pid_alive(component.get("pid")), component

@@ -11,7 +11,6 @@ examples run too.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -26,8 +25,8 @@ import pytest
 
 from sessionflow.cli.main import cli
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.testing import kafka_env, unique_name
-from sessionflow.testing.kafka import free_ports
+from sessionflow.testing import unique_name
+from tests.infra.pipelinekit import pipeline_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ("services.md", "analysts.md", "operations.md")
@@ -82,20 +81,7 @@ def pipeline(
     topic = unique_name("docs-events")
     kafka = kafka_settings.model_copy(update={"topic": topic, "dlq_topic": f"{topic}.dlq"})
     work = tmp_path_factory.mktemp("guides")
-    processor_port, sink_port = free_ports(2)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SESSIONFLOW_") or k == "SESSIONFLOW_CACHE_DIR"}  # fmt: skip
-    env.pop("CLICKHOUSE_DSN", None)
-    env.update(kafka_env(kafka))
-    env.update(
-        SESSIONFLOW_DATA_DIR=str(work / "data"),
-        SESSIONFLOW_PROCESSOR_WEB_PORT=str(processor_port),
-        SESSIONFLOW_SINK_HTTP_PORT=str(sink_port),
-        SESSIONFLOW_PROCESSOR_APP_ID=f"app-{topic}",
-        SESSIONFLOW_SINK_GROUP_ID=f"sink-{topic}",
-        COLUMNS="160",
-        WORK=str(work),
-    )
+    env = pipeline_environment(kafka, work, COLUMNS="160", WORK=str(work))
     run(env, "sessionflow up --detach")
     run(env, "sessionflow simulate --sessions 30 --anomalies --start now")
     wait_for(lambda: settled(env), "the pipeline to fold and store every record", 180)
