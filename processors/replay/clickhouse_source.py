@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from sessionflow.core.errors import InfrastructureError
 from sessionflow.processors.domain.deadletters import Record
 
 _COLUMNS = "key, avro, partition, offset, toUnixTimestamp64Milli(kafka_timestamp)"
@@ -59,6 +60,14 @@ class ClickHouseSource:
         self.total: int | None = None
 
     async def __aenter__(self) -> ClickHouseSource:
+        """Fix the rows to read; :class:`InfrastructureError` if the table cannot be read."""
+        try:
+            self._plan()
+        except Exception as exc:  # the driver raises many types; name the table
+            raise InfrastructureError(f"cannot read {self._table}: {exc}") from exc
+        return self
+
+    def _plan(self) -> None:
         rows = self._query(
             f"SELECT partition, max(offset) + 1 FROM {self._table} "
             f"WHERE {self._condition()} GROUP BY partition",
@@ -73,7 +82,6 @@ class ClickHouseSource:
                 partition=partition, first=self._positions[partition],
             )[0]  # fmt: skip
             self.total += int(count)
-        return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

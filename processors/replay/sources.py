@@ -173,6 +173,7 @@ class TopicSource:
                     self._positions[p] = max(self._positions[p], min(position, self._ends[p]))
                 if self._positions[p] >= self._ends[p] or p in self._cut:
                     self._open.discard(p)
+                    self._consumer.pause(self._tps[p])  # done: fetch no more of it
             if batch:
                 yield batch
 

@@ -12,7 +12,7 @@ import re
 from sessionflow.core.errors import ConfigurationError
 from sessionflow.core.kafka_clients import new_admin
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.processors.replay.changelog import changelog_topic, describe
+from sessionflow.processors.replay.changelog import changelog_topic
 from sessionflow.processors.replay.group import committed_offsets, group_members
 
 
@@ -27,17 +27,27 @@ def version_number(version: str) -> int:
     return int(version[1:])
 
 
-async def existing_versions(kafka: KafkaSettings, app_id: str) -> set[str]:
-    """Versions of ``app_id`` with a changelog topic or a consumer group."""
-    pattern = re.compile(rf"{re.escape(app_id)}-(v[0-9]+)(-sessions-changelog)?")
+async def _names(kafka: KafkaSettings) -> tuple[set[str], set[str]]:
+    """(topics, consumer groups) of the cluster.
+
+    Listing groups asks every broker; unlike finding a group's coordinator it never makes a
+    fresh cluster create its offsets topic.
+    """
     admin = new_admin(kafka)
     await admin.start()
     try:
-        names = set(await admin.list_topics())
-        names.update(group for group, *_ in await admin.list_consumer_groups())
+        topics = set(await admin.list_topics())
+        groups = {group for group, *_ in await admin.list_consumer_groups()}
     finally:
         await admin.close()
-    return {m.group(1) for name in names if (m := pattern.fullmatch(name)) is not None}
+    return topics, groups
+
+
+async def existing_versions(kafka: KafkaSettings, app_id: str) -> set[str]:
+    """Versions of ``app_id`` with a changelog topic or a consumer group."""
+    pattern = re.compile(rf"{re.escape(app_id)}-(v[0-9]+)(-sessions-changelog)?")
+    topics, groups = await _names(kafka)
+    return {m.group(1) for name in topics | groups if (m := pattern.fullmatch(name)) is not None}
 
 
 async def next_version(kafka: KafkaSettings, app_id: str, live: str) -> str:
@@ -61,9 +71,11 @@ async def check_target(
             f"--version {version} is the live version (SESSIONFLOW_PROCESSOR_STATE_VERSION); "
             "rebuild into a new one"
         )
-    topic = changelog_topic(app_id, version)
-    has_changelog = topic in await describe(kafka, [topic])
-    has_offsets = bool(await committed_offsets(kafka, f"{app_id}-{version}", kafka.topic))
+    topic, group = changelog_topic(app_id, version), f"{app_id}-{version}"
+    topics, groups = await _names(kafka)
+    has_changelog = topic in topics
+    known = group in groups
+    has_offsets = known and bool(await committed_offsets(kafka, group, kafka.topic))
     if not resume and (has_changelog or has_offsets):
         found = "changelog topic " + topic if has_changelog else "committed offsets"
         raise TargetVersionError(
@@ -72,7 +84,7 @@ async def check_target(
         )
     if resume and not (has_changelog or has_offsets):
         raise TargetVersionError(f"--resume: version {version} has no rebuild to resume")
-    members = await group_members(kafka, f"{app_id}-{version}")
+    members = await group_members(kafka, group) if known else 0
     if members:
         raise TargetVersionError(
             f"--version {version}: {members} worker(s) run on it (group {app_id}-{version}); "

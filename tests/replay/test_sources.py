@@ -53,7 +53,7 @@ def test_from_offset_and_from_time_start_where_asked(
     got, positions = _read(TopicSource(topics, StartAt(starts), batch_size=17))
     expected = [r for r in records if r.offset >= starts.get(r.partition, 0)]
     assert sorted(map(_key, got)) == sorted(map(_key, expected))
-    assert positions == ends
+    assert {p: o for p, o in positions.items() if o} == ends  # empty partitions: 0
 
     at = sorted(r.timestamp for r in records)[len(records) // 2]
     got, positions = _read(TopicSource(topics, StartAt(time_ms=at)))
@@ -64,4 +64,4 @@ def test_from_offset_and_from_time_start_where_asked(
     expected = [r for r in records if r.offset >= first[r.partition]]
     assert 0 < len(expected) < len(records)
     assert sorted(map(_key, got)) == sorted(map(_key, expected))
-    assert positions == ends
+    assert {p: o for p, o in positions.items() if o} == ends  # empty partitions: 0
