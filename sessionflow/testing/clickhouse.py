@@ -19,10 +19,16 @@ from sessionflow.testing.names import unique_name
 
 @contextmanager
 def clickhouse_client() -> Iterator[Any]:
-    """One clickhouse-connect client: ``CLICKHOUSE_DSN`` if set, else chdb in a temp dir."""
+    """One clickhouse-connect client: ``CLICKHOUSE_DSN`` if set, else chdb in a temp dir.
+
+    The client's ``sessionflow_dsn`` attribute is the DSN it was opened with (a child process
+    given it reaches the same data: through the sink's endpoint while this process holds an
+    embedded directory open).
+    """
     dsn = os.environ.get("CLICKHOUSE_DSN")
     with tempfile.TemporaryDirectory(prefix="sessionflow-chdb-") as tmp:
         client = clickhouse_connect.get_client(dsn=dsn or f"chdb://{tmp}")
+        client.sessionflow_dsn = dsn or f"chdb://{tmp}"  # type: ignore[attr-defined]
         try:
             yield client
         finally:

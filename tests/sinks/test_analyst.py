@@ -126,8 +126,9 @@ async def _check_commands(
             **os.environ, **kafka_env(kafka), "CLICKHOUSE_DATABASE": database,
             "SESSIONFLOW_SINK_HTTP_PORT": str(endpoint.port),
             "SESSIONFLOW_DATA_DIR": str(tmp_path),
+            # this process holds that directory open, as a running sink would
+            "CLICKHOUSE_DSN": client.sessionflow_dsn,
         }  # fmt: skip
-        env.pop("CLICKHOUSE_DSN", None)
         await asyncio.to_thread(_commands, env, sim)
 
 
