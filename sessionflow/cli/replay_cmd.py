@@ -32,6 +32,7 @@ from rich.text import Text
 
 from sessionflow.cli.checks import load_kafka
 from sessionflow.cli.clickhouse_access import reading_client
+from sessionflow.cli.state_cmd import promote_command
 from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.errors import ConfigurationError
@@ -153,10 +154,15 @@ class _Rate(ProgressColumn):
     metavar="TOPIC",
     help="clickhouse: re-emit the original records to TOPIC instead of rebuilding.",
 )
+@click.option(
+    "--swap",
+    is_flag=True,
+    help="Once rebuilt, promote the version (as `sessionflow state promote` does).",
+)
 def replay_command(
     source_kind: str, version: str | None, from_: str | None,
     from_offsets: tuple[tuple[int, int], ...], from_time: int | None, to_time: int | None,
-    session: str | None, until: int | None, resume: bool, republish: str | None,
+    session: str | None, until: int | None, resume: bool, republish: str | None, swap: bool,
 ) -> None:  # fmt: skip
     """Rebuild session state into a new state version (its own changelog and offsets)
     while the live version keeps running; or re-emit ClickHouse's records to a topic."""
@@ -165,6 +171,8 @@ def replay_command(
         raise click.UsageError("--resume needs --version (the version to continue)")
     if republish is not None and (source_kind != "clickhouse" or resume or version):
         raise click.UsageError("--republish needs --source clickhouse, without --version/--resume")
+    if swap and (republish is not None or session is not None):
+        raise click.UsageError("--swap promotes a whole rebuild: not with --republish or --session")
     kafka = load_kafka()
     settings = load_settings(ProcessorSettings)
     client = None
@@ -188,6 +196,10 @@ def replay_command(
         if client is not None:
             client.close()
     _print_report(report, resume_hint=session is None)
+    if swap and not report.interrupted:
+        click.echo(f"--swap: promoting {report.version}", err=True)
+        ctx = click.get_current_context()
+        ctx.invoke(promote_command, version=report.version, timeout=120.0)
 
 
 def _check_options(

@@ -33,7 +33,7 @@ from sessionflow.schemas.state_codec import StateCodec, state_topic
 from sessionflow.sinks.clickhouse.migrate import migrate
 from sessionflow.testing import kafka_env
 from tests.processors.conftest import CODEC, topic_records
-from tests.replay.kit import ends_of, pure_fold
+from tests.replay.kit import ends_of, pure_fold, version_states
 
 Simulated = Callable[[int, int, int], Any]
 
@@ -150,6 +150,12 @@ def test_verify_passes_on_equal_versions_skips_what_live_moved_and_catches_a_dif
     assert caught.returncode == 1, caught.stdout
     assert victim in caught.stdout
     assert "tampered" in caught.stdout
+
+    swapped = cli(topics, live_v1, "replay", "--source", "topic", "--swap")  # no worker runs
+    assert swapped.returncode == 0, swapped.stdout + swapped.stderr
+    assert "promoted v1 -> v3" in swapped.stdout
+    assert cli(topics, live_v1, "state", "current").stdout.startswith("v3")
+    assert version_states(topics, app_id, "v3") == pure_fold(topic_records(topics))
 
 
 async def _write_state(kafka: KafkaSettings, topic: str, session: str, state: SessionState) -> None:
