@@ -20,20 +20,22 @@ replay reads, without running a sink. Then, R times, interleaved, in this one pr
 - ``clickhouse rebuild``: ``Rebuild`` with ``ClickHouseSource``.
 
 Figures are medians over R; "x bare" is the rebuild's time over the bare read's (goal
-<= 1.5). Only a small run was made so far, on the 2-core VM while other test suites ran on
-the same cores (``--events 50000 --repeat 2``, 49,389 events, batches of 10,000)::
+<= 1.5). Measured on the 2-core VM, nothing else running (``--events 1000000 --repeat 2``,
+990,403 events, batches of 10,000)::
 
   mode                 seconds       ev/s  x bare
-  topic bare              0.42    118,395   1.00x
-  topic rebuild           6.74      7,329  16.15x
-  clickhouse bare         0.74     66,509   1.00x
-  clickhouse rebuild      4.52     10,924   6.09x
+  topic bare              3.86    256,569   1.00x
+  topic rebuild          60.14     16,469  15.58x
+  clickhouse bare         1.85    534,723   1.00x
+  clickhouse rebuild     52.89     18,726  28.56x
 
-Where a rebuild's time goes (the same 49,389 events timed by phase, a quieter moment: 1.99 s
-in all): the fold (decode and rules) 0.92 s, changelog writes 0.21 s, offset commits 0.09 s,
-source start 0.15 s, topic and group set-up ~0.15 s; the rest is the fetch. The pure fold
-alone runs at ~33k ev/s on one core here, so the goal of 1.5x a bare read (~120k ev/s from
-the topic) is out of reach of a fold in Python; the rebuild is bound by the fold, not by I/O.
+Against the processors' live rate on faust (``bench/bench_processor.py``: 5,227-5,816 ev/s,
+another run) a rebuild is ~2.8-3.6x (goal 4x: not met either). Where a rebuild's time goes (a
+49,389-event run timed by phase: 1.99 s in all): the fold (decode and rules) 0.92 s,
+changelog writes 0.21 s, offset commits 0.09 s, source start 0.15 s, topic and group set-up
+~0.15 s; the rest is the fetch. The pure fold alone runs at ~33k ev/s on one core here, so
+1.5x a bare read (~250k ev/s from the topic) is out of reach of a fold in Python; the
+rebuild is bound by the fold, not by I/O.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSet
 from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.promote import live_version
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
+from sessionflow.processors.replay.metrics import ReplayMetricsServer, ReplayProgress
 from sessionflow.processors.replay.rebuild import Rebuild, RebuildReport, Target, resume_point
 from sessionflow.processors.replay.republish import RepublishReport, republish
 from sessionflow.processors.replay.sources import Source, StartAt, TopicSource
@@ -155,6 +156,12 @@ class _Rate(ProgressColumn):
     help="clickhouse: re-emit the original records to TOPIC instead of rebuilding.",
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve the rebuild's progress as Prometheus metrics on this port while it runs.",
+)
+@click.option(
     "--swap",
     is_flag=True,
     help="Once rebuilt, promote the version (as `sessionflow state promote` does).",
@@ -162,7 +169,8 @@ class _Rate(ProgressColumn):
 def replay_command(
     source_kind: str, version: str | None, from_: str | None,
     from_offsets: tuple[tuple[int, int], ...], from_time: int | None, to_time: int | None,
-    session: str | None, until: int | None, resume: bool, republish: str | None, swap: bool,
+    session: str | None, until: int | None, resume: bool, republish: str | None,
+    metrics_port: int | None, swap: bool,
 ) -> None:  # fmt: skip
     """Rebuild session state into a new state version (its own changelog and offsets)
     while the live version keeps running; or re-emit ClickHouse's records to a topic."""
@@ -191,7 +199,11 @@ def replay_command(
         start = StartAt(dict(from_offsets), from_time)
         plan = _Plan(source_kind, start, to_time, AuditFilter(session, until), resume)
         database = clickhouse.database if client is not None else ""
-        report = asyncio.run(_rebuild(kafka, settings, version, plan, client, database))
+        progress = ReplayProgress(version or "")
+        with _metrics(progress, metrics_port):
+            report = asyncio.run(
+                _rebuild(kafka, settings, version, plan, client, database, progress)
+            )
     finally:
         if client is not None:
             client.close()
@@ -238,9 +250,26 @@ class _Plan:
         )  # fmt: skip
 
 
+@contextmanager
+def _metrics(progress: ReplayProgress, port: int | None) -> Iterator[None]:
+    """Progress metrics on ``port`` (none without one) for the duration of the block."""
+    if port is None:
+        yield
+        return
+    server = ReplayMetricsServer(progress, port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise ConfigurationError(f"--metrics-port: port {port} cannot be used: {exc}") from None
+    try:
+        yield
+    finally:
+        server.stop()
+
+
 async def _rebuild(
     kafka: KafkaSettings, settings: ProcessorSettings, version: str | None, plan: _Plan,
-    client: Any, database: str,
+    client: Any, database: str, metrics: ReplayProgress,
 ) -> RebuildReport:  # fmt: skip
     partitions = await partitions_of(kafka, kafka.topic)
     unknown = sorted(set(plan.start.offsets) - set(partitions))
@@ -251,6 +280,7 @@ async def _rebuild(
     live = (await live_version(kafka, settings)).version  # the control record's, if any
     version = version or await next_version(kafka, settings.app_id, live)
     await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
+    metrics.version = version
     target = Target(settings.app_id, version)
     states, committed = await resume_point(kafka, target) if plan.resume else ({}, {})
     source: Source
@@ -264,9 +294,14 @@ async def _rebuild(
         )  # fmt: skip
     async with _progress(f"rebuilding {version}") as (progress, stop):
         task = progress.add_task(f"rebuild {version}", total=None)
+
+        def on_batch(events: int) -> None:
+            progress.update(task, advance=events, total=source.total)
+            metrics.add(events, source.total)
+
         rebuild = Rebuild(
             kafka, target, source, states, commit=plan.where.session_id is None, stop=stop,
-            on_batch=lambda n: progress.update(task, advance=n, total=source.total),
+            on_batch=on_batch,
         )  # fmt: skip
         return await rebuild.run()
 
