@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sessionflow.core.errors import InfrastructureError, SessionflowError
 from sessionflow.core.kafka_clients import new_consumer
+from sessionflow.core.lifecycle import AsyncComponent
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.dlq.letters import StoredLetter, letter_of
@@ -24,7 +24,7 @@ class DeadLetterNotFoundError(SessionflowError):
     """The DLQ position asked for holds no record (no such partition, offset out of range)."""
 
 
-class DeadLetterReader:
+class DeadLetterReader(AsyncComponent):
     """Reads ``kafka.dlq_topic``; use ``async with`` (or start()/stop())."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
@@ -44,15 +44,6 @@ class DeadLetterReader:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
-
-    async def __aenter__(self) -> DeadLetterReader:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def partitions(self) -> list[int]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -29,6 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.kafka_clients import new_consumer, new_producer
+from sessionflow.core.lifecycle import AsyncComponent
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.dlq.letters import StoredLetter
@@ -117,7 +117,7 @@ class ReplayProgress:
     on_acked: Callable[[int], None] = field(default=lambda n: None)
 
 
-class ReplayLedger:
+class ReplayLedger(AsyncComponent):
     """Finds the DLQ positions already re-injected into ``kafka.topic``; ``async with``."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
@@ -140,15 +140,6 @@ class ReplayLedger:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
-
-    async def __aenter__(self) -> ReplayLedger:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def partitions(self) -> int:
@@ -203,7 +194,7 @@ def _replayed_position(headers: Sequence[tuple[str, bytes]] | None) -> list[str]
     return [v.decode("ascii", "replace") for k, v in headers or () if k == H_REPLAY_DLQ]
 
 
-class Reinjector:
+class Reinjector(AsyncComponent):
     """Sends letters' original records to ``kafka.topic``; ``async with``."""
 
     def __init__(self, kafka: KafkaSettings, partitions: int) -> None:
@@ -222,15 +213,6 @@ class Reinjector:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-
-    async def __aenter__(self) -> Reinjector:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def send(self, letters: Sequence[StoredLetter], on_acked: Callable[[int], None]) -> int:
         """Send ``letters`` in order, ``_CHUNK`` at a time, each chunk acknowledged before the
