@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 
-class AsyncComponent:
+class AsyncComponent(ABC):
     """Subclasses implement :meth:`start` and :meth:`stop`; ``async with`` calls them."""
 
+    @abstractmethod
     async def start(self) -> None:
         """Connect / open what the component needs."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def stop(self) -> None:
         """Release it (idempotent)."""
-        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         await self.start()
