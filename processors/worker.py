@@ -19,17 +19,16 @@ import gc
 import logging
 import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import faust
 import uvloop
 from mode import Service
 
 from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.lifecycle import restart_process
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.domain.windows import GlobalStats
@@ -134,14 +133,6 @@ async def resolve_version(
         return settings
     say(f"state version {record.version} (control record in {topic}: {record.describe()})")
     return settings.model_copy(update={"state_version": record.version})
-
-
-def restart_process() -> NoReturn:
-    """Replace this process by a fresh run of its own command line (same pid, arguments,
-    environment); it resolves the state version again."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def build_worker(

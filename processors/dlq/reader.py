@@ -14,7 +14,7 @@ from sessionflow.core.errors import InfrastructureError, SessionflowError
 from sessionflow.core.kafka_clients import new_consumer
 from sessionflow.core.lifecycle import AsyncComponent
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.core.topic_reader import partitions_of
+from sessionflow.core.topic_reader import collect, partitions_of
 from sessionflow.processors.dlq.letters import StoredLetter, letter_of
 
 _READ_TIMEOUT_S = 120.0
@@ -69,25 +69,8 @@ class DeadLetterReader(AsyncComponent):
         consumer.assign(list(tps.values()))
         for p, (first, _) in bounds.items():
             consumer.seek(tps[p], first)
-        got: dict[int, list[StoredLetter]] = {p: [] for p in bounds}
-        remaining = set(bounds)
-        deadline = time.monotonic() + _READ_TIMEOUT_S
-        while remaining:
-            if time.monotonic() > deadline:
-                raise InfrastructureError(
-                    f"{self._topic} partitions {sorted(remaining)} not read in {_READ_TIMEOUT_S}s"
-                )
-            batches = await consumer.getmany(*(tps[p] for p in remaining), timeout_ms=500)
-            for tp, records in batches.items():
-                stop = bounds[tp.partition][1]
-                letters = [letter_of(r) for r in records if r.offset < stop]
-                got[tp.partition].extend(letters)
-                if on_read is not None:
-                    on_read(len(letters))
-            for p in sorted(remaining):
-                if await consumer.position(tps[p]) >= bounds[p][1]:
-                    remaining.discard(p)
-        return [letter for p in sorted(got) for letter in got[p]]
+        records = await collect(consumer, tps, bounds, _READ_TIMEOUT_S, on_read)
+        return [letter_of(record) for record in records]
 
     async def read_one(self, partition: int | None, offset: int) -> StoredLetter:
         """The letter at ``partition:offset`` (``None``: the DLQ's only partition).

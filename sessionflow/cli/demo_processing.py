@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sessionflow.cli.pipeline_status import reasons_between, topic_lags
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.settings import KafkaSettings, kafka_child_environment
-from sessionflow.core.topic_reader import offset_bounds, read_range
+from sessionflow.core.topic_reader import offset_bounds
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.producers.simulator import Simulation
-from sessionflow.producers.topics import describe_topics
 
 _LIFECYCLE = {
     "session.created": "CREATED",
@@ -35,7 +35,6 @@ _LIFECYCLE = {
     "session.suspended": "SUSPENDED",
     "session.ended": "ENDED",
 }
-_REASON_HEADER = "sessionflow.reason"
 
 
 @contextmanager
@@ -52,7 +51,7 @@ def processor_worker(
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:
-        _wait(lambda: _serving(url, child, log), 120, f"the processor at {url} to start")
+        wait_until(lambda: _serving(url, child, log), 120, f"the processor at {url} to start")
         yield url
     finally:
         child.terminate()
@@ -65,7 +64,7 @@ def processor_worker(
 
 def wait_caught_up(kafka: KafkaSettings, group: str, timeout_s: float = 300.0) -> None:
     """Return once ``group`` committed every record now on the domain topic."""
-    _wait(lambda: _lag(kafka, group) == 0, timeout_s, f"consumer group {group} to catch up")
+    wait_until(lambda: _lag(kafka, group) == 0, timeout_s, f"consumer group {group} to catch up")
 
 
 def expected_states(sim: Simulation) -> dict[str, tuple[str, int, int]]:
@@ -114,8 +113,7 @@ def dead_letter_reasons(
     kafka: KafkaSettings, start: Mapping[int, int], end: Mapping[int, int]
 ) -> Counter[str]:
     """Dead letters written between two sets of offsets of the DLQ topic, by reason."""
-    records = asyncio.run(read_range(kafka, kafka.dlq_topic, start, end))
-    return Counter(dict(r.headers or ()).get(_REASON_HEADER, b"?").decode() for r in records)
+    return asyncio.run(reasons_between(kafka, start, end))
 
 
 def expected_reasons(sim: Simulation) -> Counter[str]:
@@ -128,14 +126,8 @@ def dlq_ends(kafka: KafkaSettings) -> dict[int, int]:
     return asyncio.run(offset_bounds(kafka, kafka.dlq_topic))[1]
 
 
-def _lag(kafka: KafkaSettings, group: str) -> int | None:
-    (described,) = asyncio.run(describe_topics(kafka, [kafka.topic], groups=[group]))
-    ends = {p.partition: p.end_offset for p in described.partitions}
-    lags = [g for g in described.groups if g.group_id == group]
-    if not lags:
-        return None if any(ends.values()) else 0
-    committed = lags[0].committed
-    return sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
+def _lag(kafka: KafkaSettings, group: str) -> int:
+    return sum(asyncio.run(topic_lags(kafka, [kafka.topic], [group]))[group].values())
 
 
 def _serving(url: str, child: subprocess.Popen[bytes], log: Path) -> bool:
@@ -154,7 +146,9 @@ def _get(url: str) -> Any:
         return None
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Return once ``condition()`` holds; InfrastructureError naming ``what`` after
+    ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -16,13 +15,13 @@ import clickhouse_connect
 from rich.console import Console
 from rich.table import Table
 
+from sessionflow.cli.demo_processing import wait_until
 from sessionflow.cli.figures import Figure, check_table
+from sessionflow.cli.pipeline_status import topic_lags
 from sessionflow.cli.up_cmd import PipelineSettings
 from sessionflow.core.config import load_settings
-from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings
 from sessionflow.core.topic_reader import offset_bounds
-from sessionflow.producers.topics import describe_topics
 from sessionflow.sinks.settings import SinkSettings
 
 SHOWCASE_QUERIES: tuple[tuple[str, str], ...] = (
@@ -110,15 +109,9 @@ async def _records(kafka: KafkaSettings, topic: str) -> int:
     return sum(ends[p] - starts[p] for p in ends)
 
 
-def _sink_lag(kafka: KafkaSettings, group: str) -> int | None:
-    described = asyncio.run(describe_topics(kafka, [kafka.topic, kafka.dlq_topic], groups=[group]))
-    total = 0
-    for topic in described:
-        ends = {p.partition: p.end_offset for p in topic.partitions}
-        found = [g for g in topic.groups if g.group_id == group]
-        committed = found[0].committed if found else {}
-        total += sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
-    return total
+def _sink_lag(kafka: KafkaSettings, group: str) -> int:
+    lags = asyncio.run(topic_lags(kafka, [kafka.topic, kafka.dlq_topic], [group]))
+    return sum(lags[group].values())
 
 
 def _processor_sessions(url: str) -> int:
@@ -127,8 +120,4 @@ def _processor_sessions(url: str) -> int:
 
 
 def _wait(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + _WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise InfrastructureError(f"timed out after {_WAIT_S:.0f}s waiting for {what}")
-        time.sleep(0.25)  # polling interval of a condition wait
+    wait_until(condition, _WAIT_S, what)

@@ -12,6 +12,7 @@ import json
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,23 +93,38 @@ def collect(data_dir: Path, kafka: KafkaSettings | None, groups: list[str]) -> P
     return status
 
 
+async def topic_lags(
+    kafka: KafkaSettings, topics: list[str], groups: list[str]
+) -> dict[str, dict[tuple[str, int], int]]:
+    """Per group: records past its committed offset on each (topic, partition) (no commit:
+    every record counts)."""
+    lags: dict[str, dict[tuple[str, int], int]] = {group: {} for group in groups}
+    for described in await describe_topics(kafka, topics, groups=groups):
+        ends = {p.partition: p.end_offset for p in described.partitions}
+        for group in groups:
+            found = [g for g in described.groups if g.group_id == group]
+            committed = found[0].committed if found else {}
+            for partition, end in sorted(ends.items()):
+                lags[group][(described.name, partition)] = max(0, end - committed.get(partition, 0))
+    return lags
+
+
 async def _lag(kafka: KafkaSettings, groups: list[str]) -> dict[str, dict[str, int]]:
-    (described,) = await describe_topics(kafka, [kafka.topic], groups=groups)
-    ends = {p.partition: p.end_offset for p in described.partitions}
-    lag: dict[str, dict[str, int]] = {}
-    for group in groups:
-        found = [g for g in described.groups if g.group_id == group]
-        committed = found[0].committed if found else {}
-        lag[group] = {str(p): max(0, end - committed.get(p, 0)) for p, end in sorted(ends.items())}
-    return lag
+    lags = await topic_lags(kafka, [kafka.topic], groups)
+    return {group: {str(p): n for (_, p), n in by.items()} for group, by in lags.items()}
 
 
 async def dead_letters_by_reason(kafka: KafkaSettings) -> dict[str, int]:
     """Records on the DLQ topic by their reason header."""
     start, end = await offset_bounds(kafka, kafka.dlq_topic)
+    return dict(sorted((await reasons_between(kafka, start, end)).items()))
+
+
+async def reasons_between(
+    kafka: KafkaSettings, start: Mapping[int, int], end: Mapping[int, int]
+) -> Counter[str]:
+    """Dead letters between two sets of offsets of the DLQ topic, by their reason header."""
     records = await read_range(kafka, kafka.dlq_topic, start, end)
-    reasons: Counter[str] = Counter()
-    for record in records:
-        headers = dict(record.headers or ())
-        reasons[headers.get(H_REASON, b"unknown").decode(errors="replace")] += 1
-    return dict(sorted(reasons.items()))
+    return Counter(
+        dict(r.headers or ()).get(H_REASON, b"unknown").decode(errors="replace") for r in records
+    )

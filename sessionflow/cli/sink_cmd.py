@@ -18,11 +18,11 @@ import click
 from sessionflow.cli.checks import load_kafka
 from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
+from sessionflow.core.lifecycle import restart_process
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.processors.promote import live_version
 from sessionflow.processors.settings import ProcessorSettings
-from sessionflow.processors.worker import restart_process
 from sessionflow.schemas.state_codec import state_topic
 from sessionflow.sinks.clickhouse.migrate import prepare
 from sessionflow.sinks.dashboard.pages import sink_pages

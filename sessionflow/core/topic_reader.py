@@ -46,7 +46,7 @@ async def read_range(
         consumer.assign(list(partitions.values()))
         for p, (first, _) in wanted.items():
             consumer.seek(partitions[p], first)
-        return await _collect(consumer, partitions, wanted, timeout_s)
+        return await collect(consumer, partitions, wanted, timeout_s)
 
 
 async def topic_metadata(admin: AIOKafkaAdminClient, names: list[str]) -> list[dict[str, Any]]:
@@ -120,12 +120,16 @@ async def _start(
         raise InfrastructureError(message) from exc
 
 
-async def _collect(
+async def collect(
     consumer: AIOKafkaConsumer,
     partitions: dict[int, TopicPartition],
     wanted: dict[int, tuple[int, int]],
     timeout_s: float,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[Any]:
+    """Records of the assigned ``partitions`` from ``consumer``'s positions up to
+    ``wanted[p][1]`` (exclusive), partition by partition in offset order; ``on_batch(n)``
+    after each fetched batch. Raises :class:`InfrastructureError` after ``timeout_s``."""
     got: dict[int, list[Any]] = {p: [] for p in wanted}
     deadline = time.monotonic() + timeout_s
     remaining = set(wanted)
@@ -137,7 +141,10 @@ async def _collect(
         batches = await consumer.getmany(*(partitions[p] for p in remaining), timeout_ms=500)
         for tp, records in batches.items():
             stop = wanted[tp.partition][1]
-            got[tp.partition].extend(r for r in records if r.offset < stop)
+            kept = [r for r in records if r.offset < stop]
+            got[tp.partition].extend(kept)
+            if on_batch is not None:
+                on_batch(len(kept))
         for p in sorted(remaining):
             if await consumer.position(partitions[p]) >= wanted[p][1]:
                 remaining.discard(p)
