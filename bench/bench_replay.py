@@ -48,6 +48,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import benchkit
 import clickhouse_connect
 from aiokafka import TopicPartition
 
@@ -57,38 +58,21 @@ from sessionflow.core.topic_reader import offset_bounds, read_range
 from sessionflow.processors.replay.clickhouse_source import ClickHouseSource
 from sessionflow.processors.replay.rebuild import Rebuild, Target
 from sessionflow.processors.replay.sources import StartAt, TopicSource
-from sessionflow.producers import ProducerSettings, SessionEventProducer
 from sessionflow.producers.settings import TopicSettings
-from sessionflow.producers.simulator import AnomalyKind, SimulationPlan, simulate
-from sessionflow.producers.topics import create_topics
-from sessionflow.schemas.codec import EventCodec
 from sessionflow.sinks.clickhouse.migrate import migrate
 from sessionflow.testing import unique_name
 from sessionflow.testing.kafka import kafka_broker
 
 PARTITIONS = 6
-EVENTS_PER_SESSION = 36.6  # the simulator's mean
 DATABASE = "bench"
 COLUMNS = ["key", "avro", "topic", "partition", "offset", "kafka_timestamp", "session_id"]
 
 
 def preload(kafka: KafkaSettings, events: int) -> dict[int, int]:
     """Simulate about ``events`` events (ending now) and send them once; the end offsets."""
-    codec = EventCodec()
-    plan = SimulationPlan(
-        sessions=max(10, round(events / EVENTS_PER_SESSION)), concurrency=500, seed=11,
-        anomalies=dict.fromkeys(AnomalyKind, 5), end=datetime.now(UTC),
-    )  # fmt: skip
-    sim = simulate(plan, codec.encode)
-
-    async def send() -> dict[int, int]:
-        settings = TopicSettings(partitions=PARTITIONS, retention_ms=-1, dlq_retention_ms=-1)
-        await create_topics(kafka, settings)
-        async with SessionEventProducer(kafka, ProducerSettings(source="bench")) as producer:
-            await producer.send_encoded(r.encoded(codec.encode) for r in sim.records)
-        return (await offset_bounds(kafka, kafka.topic))[1]
-
-    return asyncio.run(send())
+    return benchkit.preload(
+        kafka, events, TopicSettings(partitions=PARTITIONS, retention_ms=-1, dlq_retention_ms=-1)
+    )
 
 
 def copy_to_clickhouse(kafka: KafkaSettings, client: Any) -> int:

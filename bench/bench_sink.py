@@ -96,15 +96,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import benchkit
 from aiokafka.errors import KafkaError
 
 from sessionflow.core.kafka_clients import new_admin, new_consumer
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.core.topic_reader import offset_bounds
 from sessionflow.producers import ProducerSettings, SessionEventProducer
 from sessionflow.producers.methods import event_method_names
 from sessionflow.producers.settings import TopicSettings
-from sessionflow.producers.simulator import AnomalyKind, SimulationPlan, simulate
+from sessionflow.producers.simulator import SimulationPlan, simulate
 from sessionflow.producers.topics import create_topics
 from sessionflow.schemas.codec import EventCodec
 from sessionflow.testing import kafka_env, unique_name
@@ -112,7 +112,6 @@ from sessionflow.testing.kafka import free_ports, kafka_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 6
-EVENTS_PER_SESSION = 36.6  # the simulator's mean
 MODES = ("ours", "bare")
 CLK = os.sysconf("SC_CLK_TCK")
 TABLES = {"ours": "sessionflow.events", "bare": "bench.events_bare"}
@@ -445,20 +444,7 @@ def _topic_settings() -> TopicSettings:
 
 def preload(kafka: KafkaSettings, events: int) -> Targets:
     """Simulate about ``events`` events (ending now) and send them once; the end offsets."""
-    codec = EventCodec()
-    plan = SimulationPlan(
-        sessions=max(10, round(events / EVENTS_PER_SESSION)), concurrency=500, seed=11,
-        anomalies=dict.fromkeys(AnomalyKind, 5), end=datetime.now(UTC),
-    )  # fmt: skip
-    sim = simulate(plan, codec.encode)
-
-    async def send() -> Targets:
-        await create_topics(kafka, _topic_settings())
-        async with SessionEventProducer(kafka, ProducerSettings(source="bench")) as producer:
-            await producer.send_encoded(r.encoded(codec.encode) for r in sim.records)
-        return (await offset_bounds(kafka, kafka.topic))[1]
-
-    return asyncio.run(send())
+    return benchkit.preload(kafka, events, _topic_settings())
 
 
 # ----------------------------------------------------------------------------- latency
