@@ -10,7 +10,7 @@ topic's replication factor, ``cleanup.policy=compact``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -124,16 +124,24 @@ class ChangelogWriter:
     ) -> None:
         await self._producer.stop()
 
-    async def write(
+    async def send(
         self, states: Mapping[str, SessionState], partitions: Mapping[str, int]
-    ) -> None:
-        """Write each state to its session's partition; returns once all are acknowledged."""
+    ) -> Awaitable[Any]:
+        """Queue each state for its session's partition; what completes once all are acked.
+
+        Lets a caller go on (fold the next batch) while the broker acknowledges these.
+        """
         sent = [
             await self._producer.send(
                 self.topic, self._encoder.encode(state), key=sid.encode(), partition=partitions[sid]
             )
             for sid, state in states.items()
         ]
-        if sent:
-            await asyncio.gather(*sent)
         self.written += len(sent)
+        return asyncio.gather(*sent)
+
+    async def write(
+        self, states: Mapping[str, SessionState], partitions: Mapping[str, int]
+    ) -> None:
+        """Write each state to its session's partition; returns once all are acknowledged."""
+        await (await self.send(states, partitions))

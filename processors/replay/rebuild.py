@@ -1,9 +1,10 @@
 """The rebuild: fold a source into a state version's changelog and consumer group offsets.
 
 Per batch: fold it with the pure core against the states held in memory, write each changed
-state once to the target's changelog (to its session's source partition) and wait for the
-acknowledgements, then commit the source's positions as the target group's offsets. So what
-is committed is always backed by the changelog: after a crash, the states come back from
+state once to the target's changelog (to its session's source partition), and once those
+writes are acknowledged commit the source's positions after the batch as the target group's
+offsets (the next batch is folded while the broker acknowledges). So what is committed is
+always backed by the changelog: after a crash, the states come back from
 the changelog (:func:`~.changelog.load_states`) and the source resumes at the committed
 offsets; a record folded again is skipped by the fold (its offset is at or below its
 session's ``last_offset``), so nothing is applied twice.
@@ -20,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import partitions_of
@@ -122,12 +124,15 @@ class Rebuild:
             group = await stack.enter_async_context(
                 GroupCommitter(self._kafka, self._target.group, self._kafka.topic, partitions)
             )
-            await self._checkpoint(group, source, report)
+            await self._checkpoint(group, report, source.positions())
+            unacked: tuple[dict[int, int], Awaitable[Any]] | None = None
             async for batch in source.batches():
                 result = fold(self.states, batch, self._codec)
-                await writer.write(result.states, result.partitions)
                 self.states.update(result.states)
-                await self._checkpoint(group, source, report)
+                acks = await writer.send(result.states, result.partitions)
+                if unacked is not None:  # the previous batch's writes, acked while this folded
+                    await self._checkpoint(group, report, *unacked)
+                unacked = (source.positions(), acks)
                 report.events += len(batch)
                 report.applied += len(result.applied)
                 report.skipped += result.skipped
@@ -137,18 +142,27 @@ class Rebuild:
                 if self._stop.is_set():
                     report.interrupted = True
                     break
-            else:
-                await self._checkpoint(group, source, report)
+            if unacked is not None:
+                await self._checkpoint(group, report, *unacked)
+            if not report.interrupted:
+                await self._checkpoint(group, report, source.positions())
         report.sessions = len(self.states)
         report.seconds = time.monotonic() - began
         return report
 
     async def _checkpoint(
-        self, group: GroupCommitter, source: Source, report: RebuildReport
+        self,
+        group: GroupCommitter,
+        report: RebuildReport,
+        positions: dict[int, int],
+        acks: Awaitable[Any] | None = None,
     ) -> None:
-        report.positions = source.positions()
+        """Commit ``positions`` once ``acks`` (the writes of what they cover) completed."""
+        if acks is not None:
+            await acks
+        report.positions = positions
         if self._commit:
-            await group.commit(report.positions)
+            await group.commit(positions)
 
 
 async def fold_source(

@@ -36,6 +36,7 @@ from sessionflow.cli.state_cmd import promote_command
 from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.errors import ConfigurationError
+from sessionflow.core.gc_tuning import throughput_gc
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.core.topic_reader import partitions_of
@@ -200,7 +201,7 @@ def replay_command(
         plan = _Plan(source_kind, start, to_time, AuditFilter(session, until), resume)
         database = clickhouse.database if client is not None else ""
         progress = ReplayProgress(version or "")
-        with _metrics(progress, metrics_port):
+        with _metrics(progress, metrics_port), throughput_gc():
             report = asyncio.run(
                 _rebuild(kafka, settings, version, plan, client, database, progress)
             )

@@ -18,6 +18,7 @@ import click
 from sessionflow.cli.checks import load_kafka
 from sessionflow.core.clickhouse import check_dsn, open_client
 from sessionflow.core.config import load_settings
+from sessionflow.core.gc_tuning import throughput_gc
 from sessionflow.core.lifecycle import restart_process
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
@@ -61,9 +62,10 @@ def sink_command(http_port: int | None, no_http: bool) -> None:
     )
     client = open_client(clickhouse, paths)
     try:
-        switched = asyncio.run(
-            _run(kafka, settings, client, clickhouse.database, topics, endpoint, processors)
-        )
+        with throughput_gc():
+            switched = asyncio.run(
+                _run(kafka, settings, client, clickhouse.database, topics, endpoint, processors)
+            )
     finally:
         client.close()
     if switched:

@@ -15,6 +15,7 @@ from sessionflow.cli.clickhouse_access import reading_client
 from sessionflow.core.clickhouse import check_dsn
 from sessionflow.core.config import load_settings
 from sessionflow.core.errors import ConfigurationError
+from sessionflow.core.gc_tuning import throughput_gc
 from sessionflow.core.reachability import ensure_reachable
 from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSettings
 from sessionflow.core.topic_reader import partitions_of
@@ -49,7 +50,8 @@ def verify_command(version: str | None, source_kind: str, show: int) -> None:
     if source_kind == "clickhouse":
         client = reading_client()
     try:
-        report = asyncio.run(_verify(kafka, settings, version, client, database))
+        with throughput_gc():
+            report = asyncio.run(_verify(kafka, settings, version, client, database))
     finally:
         if client is not None:
             client.close()
