@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import tempfile
 import time
@@ -52,6 +53,7 @@ import benchkit
 import clickhouse_connect
 from aiokafka import TopicPartition
 
+from sessionflow.core.gc_tuning import THROUGHPUT_THRESHOLDS, throughput_gc
 from sessionflow.core.kafka_clients import new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import offset_bounds, read_range
@@ -59,6 +61,8 @@ from sessionflow.processors.replay.clickhouse_source import ClickHouseSource
 from sessionflow.processors.replay.rebuild import Rebuild, Target
 from sessionflow.processors.replay.sources import StartAt, TopicSource
 from sessionflow.producers.settings import TopicSettings
+from sessionflow.schemas.codec import EventCodec
+from sessionflow.schemas.errors import DecodeError
 from sessionflow.sinks.clickhouse.migrate import migrate
 from sessionflow.testing import unique_name
 from sessionflow.testing.kafka import kafka_broker
@@ -91,8 +95,14 @@ def copy_to_clickhouse(kafka: KafkaSettings, client: Any) -> int:
     return len(records)
 
 
-async def topic_bare(kafka: KafkaSettings, ends: dict[int, int], batch_size: int) -> int:
-    """Read the topic from the beginning to ``ends`` with a plain consumer; records."""
+async def topic_bare(
+    kafka: KafkaSettings, ends: dict[int, int], batch_size: int, decode: bool = False
+) -> int:
+    """Read the topic from the beginning to ``ends`` with a plain consumer; records.
+
+    ``decode``: every value is also decoded (the codec's generated decoder), nothing kept.
+    """
+    codec = EventCodec()
     consumer = new_consumer(kafka, max_partition_fetch_bytes=4 << 20, fetch_max_bytes=64 << 20)
     await consumer.start()
     try:
@@ -104,7 +114,11 @@ async def topic_bare(kafka: KafkaSettings, ends: dict[int, int], batch_size: int
             got = await consumer.getmany(
                 *(tps[p] for p in open_), timeout_ms=500, max_records=batch_size
             )
-            count += sum(len(records) for records in got.values())
+            for records in got.values():
+                count += len(records)
+                if decode:
+                    for record in records:
+                        decode_or_none(codec, record.value)
             for p in list(open_):
                 if await consumer.position(tps[p]) >= ends[p]:
                     open_.discard(p)
@@ -113,9 +127,20 @@ async def topic_bare(kafka: KafkaSettings, ends: dict[int, int], batch_size: int
         await consumer.stop()
 
 
-def clickhouse_bare(client: Any, topic: str) -> int:
-    """Stream the replay's columns of ``bench.events`` partition by partition; rows."""
-    count = 0
+def decode_or_none(codec: EventCodec, value: bytes) -> dict[str, Any] | None:
+    """The event, or None for the anomalies' undecodable records."""
+    try:
+        return codec.decode(value)
+    except DecodeError:
+        return None
+
+
+def clickhouse_bare(client: Any, topic: str, decode: bool = False) -> int:
+    """Stream the replay's columns of ``bench.events`` partition by partition; rows.
+
+    ``decode``: every Avro value is also decoded, nothing kept.
+    """
+    codec, count = EventCodec(), 0
     for partition in range(PARTITIONS):
         sql = (
             "SELECT key, avro, partition, offset, toUnixTimestamp64Milli(kafka_timestamp) "
@@ -129,6 +154,9 @@ def clickhouse_bare(client: Any, topic: str) -> int:
         ) as stream:
             for block in stream:
                 count += len(block)
+                if decode:
+                    for row in block:
+                        decode_or_none(codec, row[1])
     return count
 
 
@@ -157,14 +185,20 @@ def main(args: argparse.Namespace) -> None:
                 print(f"{copy_to_clickhouse(kafka, client):,} rows in ClickHouse", flush=True)
                 modes = {
                     "topic bare": lambda: asyncio.run(topic_bare(kafka, ends, args.batch_size)),
+                    "topic bare+decode": lambda: asyncio.run(
+                        topic_bare(kafka, ends, args.batch_size, decode=True)),
                     "topic rebuild": lambda: asyncio.run(rebuild(
                         kafka, TopicSource(kafka, StartAt(), batch_size=args.batch_size))),
                     "clickhouse bare": lambda: clickhouse_bare(client, topic),
+                    "clickhouse bare+decode": lambda: clickhouse_bare(client, topic, decode=True),
                     "clickhouse rebuild": lambda: asyncio.run(rebuild(
                         kafka, ClickHouseSource(client, DATABASE, topic,
                                                 batch_size=args.batch_size))),
                 }  # fmt: skip
-                results = measure(modes, args.repeat, total)
+                with throughput_gc(
+                    gc.get_threshold() if args.default_gc else THROUGHPUT_THRESHOLDS
+                ):
+                    results = measure(modes, args.repeat, total)
             finally:
                 client.close()
     report(results, total)
@@ -177,17 +211,22 @@ def measure(modes: dict[str, Any], repeat: int, total: int) -> dict[str, list[fl
             seconds, count = timed(run)
             assert count == total, f"{name}: {count} of {total}"
             results[name].append(seconds)
-            print(f"  run {index + 1} {name:<19} {seconds:7.2f}s {total / seconds:>10,.0f} ev/s",
+            print(f"  run {index + 1} {name:<22} {seconds:7.2f}s {total / seconds:>10,.0f} ev/s",
                   flush=True)  # fmt: skip
     return results
 
 
 def report(results: dict[str, list[float]], total: int) -> None:
+    """Medians; each mode's time over its source's bare read, with and without decoding."""
     median = {name: statistics.median(times) for name, times in results.items()}
-    print(f"\n  {'mode':<19} {'seconds':>8} {'ev/s':>10}  x bare")
+    print(f"\n  {'mode':<22} {'seconds':>8} {'ev/s':>10}  x bare  x bare+decode")
     for name, seconds in median.items():
-        bare = median[name.split()[0] + " bare"]
-        print(f"  {name:<19} {seconds:8.2f} {total / seconds:>10,.0f}  {seconds / bare:5.2f}x")
+        source = name.split()[0]
+        bare, decoded = median[f"{source} bare"], median[f"{source} bare+decode"]
+        print(
+            f"  {name:<22} {seconds:8.2f} {total / seconds:>10,.0f}  {seconds / bare:5.2f}x"
+            f"  {seconds / decoded:12.2f}x"
+        )
 
 
 if __name__ == "__main__":
@@ -195,4 +234,8 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument(
+        "--default-gc", action="store_true",
+        help="keep Python's collector thresholds (sessionflow replay raises them)",
+    )  # fmt: skip
     main(parser.parse_args())

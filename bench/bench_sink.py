@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -99,6 +100,7 @@ from typing import Any
 import benchkit
 from aiokafka.errors import KafkaError
 
+from sessionflow.core.gc_tuning import THROUGHPUT_THRESHOLDS, throughput_gc
 from sessionflow.core.kafka_clients import new_admin, new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers import ProducerSettings, SessionEventProducer
@@ -112,9 +114,9 @@ from sessionflow.testing.kafka import free_ports, kafka_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 6
-MODES = ("ours", "bare")
+MODES = ("ours", "bare", "bare+gc")
 CLK = os.sysconf("SC_CLK_TCK")
-TABLES = {"ours": "sessionflow.events", "bare": "bench.events_bare"}
+TABLES = {"ours": "sessionflow.events", "bare": "bench.events_bare", "bare+gc": "bench.events_bare"}
 WARM_UP = 60
 polls: list[float] = []  # seconds each visibility query of the latency run took
 Targets = dict[int, int]
@@ -291,9 +293,11 @@ def start_ours(bench: Bench, run_dir: Path, timeout_ms: int = 500) -> Child:
     return _spawn(argv, run_dir, env, group, port)
 
 
-def start_bare(bench: Bench, run_dir: Path) -> Child:
+def start_bare(bench: Bench, run_dir: Path, gc_tuned: bool = False) -> Child:
+    """The bare loop; ``gc_tuned``: with the collector thresholds ``sessionflow sink`` sets."""
     group = unique_name("bench-sink-bare")
-    argv = [sys.executable, __file__, "--child", "bare", "--group", group,
+    child = "bare+gc" if gc_tuned else "bare"
+    argv = [sys.executable, __file__, "--child", child, "--group", group,
             "--total", str(bench.total), "--batch-size", str(bench.batch_size),
             "--dir", str(run_dir / "clickhouse")]  # fmt: skip
     return _spawn(argv, run_dir, {**os.environ, **kafka_env(bench.kafka)}, group, 0)
@@ -304,7 +308,10 @@ def measure(bench: Bench, mode: str, index: int, profile: Path | None = None) ->
     run_dir = bench.work_dir / f"{mode}-{index}"
     settle()
     start = time.time()
-    child = start_ours(bench, run_dir) if mode == "ours" else start_bare(bench, run_dir)
+    if mode == "ours":
+        child = start_ours(bench, run_dir)
+    else:
+        child = start_bare(bench, run_dir, gc_tuned=mode == "bare+gc")
     spy = _py_spy(child.process.pid, profile) if profile else None
     try:
         run = asyncio.run(_watch(bench, child, mode, start))
@@ -571,25 +578,29 @@ def _median(runs: list[Run], value: Callable[[Run], float]) -> float:
 
 def report(results: dict[str, list[Run]]) -> None:
     """The table of medians, then the ratio against the goal."""
-    print(f"\n{'mode':<6} {'ev/s':>8} {'rows/s e2e':>11} {'us cpu/ev':>10} {'busy':>5} "
+    print(f"\n{'mode':<8} {'ev/s':>8} {'rows/s e2e':>11} {'us cpu/ev':>10} {'busy':>5} "
           f"{'start->done':>12}  runs (ev/s)")  # fmt: skip
     for mode, runs in results.items():
         print(
-            f"{mode:<6} {_median(runs, lambda r: r.rate):>8,.0f} "
+            f"{mode:<8} {_median(runs, lambda r: r.rate):>8,.0f} "
             f"{_median(runs, lambda r: r.e2e):>11,.0f} "
             f"{_median(runs, lambda r: r.us_per_event):>10.1f} "
             f"{_median(runs, lambda r: r.busy):>5.0%} "
             f"{_median(runs, lambda r: r.done - r.start):>11.1f}s  "
             + " ".join(f"{r.rate:,.0f}" for r in runs)
         )
-    if set(results) == set(MODES):
-        ours, bare = results["ours"], results["bare"]
-        ratio = _median(ours, lambda r: r.rate) / _median(bare, lambda r: r.rate)
-        cpu = _median(bare, lambda r: r.us_per_event) / _median(ours, lambda r: r.us_per_event)
-        paired = [o.rate / b.rate for o, b in zip(ours, bare, strict=False)]
-        verdict = "met" if ratio >= 0.9 else "NOT met"
-        print(f"\nours / bare: {ratio:.2f}x ev/s (goal >= 0.9: {verdict}), {cpu:.2f}x ev/cpu-s; "
-              f"per repeat {' '.join(f'{p:.2f}' for p in paired)}")  # fmt: skip
+    for baseline in ("bare", "bare+gc"):
+        if "ours" in results and baseline in results:
+            _ratio(results["ours"], results[baseline], baseline)
+
+
+def _ratio(ours: list[Run], bare: list[Run], name: str) -> None:
+    ratio = _median(ours, lambda r: r.rate) / _median(bare, lambda r: r.rate)
+    cpu = _median(bare, lambda r: r.us_per_event) / _median(ours, lambda r: r.us_per_event)
+    paired = [o.rate / b.rate for o, b in zip(ours, bare, strict=False)]
+    verdict = "met" if ratio >= 0.9 else "NOT met"
+    print(f"ours / {name}: {ratio:.2f}x ev/s (goal >= 0.9: {verdict}), {cpu:.2f}x ev/cpu-s; "
+          f"per repeat {' '.join(f'{p:.2f}' for p in paired)}")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> None:
@@ -608,7 +619,7 @@ def main(args: argparse.Namespace) -> None:
             for mode in modes:
                 run = measure(bench, mode, index)
                 results[mode].append(run)
-                print(f"  {mode:<5} run {index + 1}: {run.rate:>8,.0f} ev/s, {run.rows:,} rows "
+                print(f"  {mode:<7} run {index + 1}: {run.rate:>8,.0f} ev/s, {run.rows:,} rows "
                       f"({run.done - run.start:.1f} s from start)", flush=True)  # fmt: skip
         if args.repeat:
             report(results)
@@ -645,9 +656,13 @@ if __name__ == "__main__":
     parser.add_argument("--total", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if arguments.child == "bare":
-        asyncio.run(
-            child_bare(arguments.group, arguments.total, arguments.batch_size, 500, arguments.dir)
-        )
+    if arguments.child in ("bare", "bare+gc"):
+        tuned = THROUGHPUT_THRESHOLDS if arguments.child == "bare+gc" else gc.get_threshold()
+        with throughput_gc(tuned):
+            asyncio.run(
+                child_bare(
+                    arguments.group, arguments.total, arguments.batch_size, 500, arguments.dir
+                )
+            )
     else:
         main(arguments)

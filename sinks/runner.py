@@ -1,7 +1,10 @@
 """The sink's consumer loop: a plain aiokafka batch consumer feeding a :class:`Destination`.
 
 Per partition, records are buffered and written when ``batch_size`` are waiting or the oldest
-has waited ``batch_timeout_ms``: one ``add`` + ``flush`` per partition, in offset order. On
+has waited ``batch_timeout_ms``: one ``add`` + ``flush`` per partition, in offset order. One
+insert is in flight at a time: the next batch is decoded (``add``) while the previous one is
+inserted (``flush``, in a thread: the engine releases the GIL), and that insert is done
+before the next begins, before a rebalance is handled and before the loop stops. On
 assignment each partition is sought to just after the highest offset the destination holds
 (the destination is the offset store); Kafka's committed offset only follows, for lag. While
 the destination fails, every assigned partition is paused and the same batch retried with
@@ -45,7 +48,7 @@ class SinkStats:
     """Per (topic, partition): the offset after the last record stored."""
     records_by_topic: dict[str, int] = field(default_factory=dict)
     write_seconds: SecondsHistogram = field(default_factory=SecondsHistogram)
-    """How long each insert (add + flush, retries included) took."""
+    """How long each insert (``flush``, retries included) took."""
 
 
 class SinkRunner:
@@ -73,6 +76,8 @@ class SinkRunner:
         """Owned partitions: the offset expected next (None: not known yet)."""
         self._lock = asyncio.Lock()
         """Held while buffering and writing and by the rebalance callbacks."""
+        self._inflight: asyncio.Task[None] | None = None
+        """The insert (``flush``) of the last batch added, with its commit."""
         self.stats = SinkStats()
 
     async def __aenter__(self) -> SinkRunner:
@@ -107,6 +112,8 @@ class SinkRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        with contextlib.suppress(Exception):  # an insert in flight ends (its error was raised)
+            await self._drain()
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
@@ -121,6 +128,7 @@ class SinkRunner:
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         """Seek each partition to just after its highest stored offset."""
         async with self._lock:  # after any insert in flight: its rows count as stored
+            await self._drain()
             by_topic: dict[str, set[int]] = {}
             for tp in partitions:
                 by_topic.setdefault(tp.topic, set()).add(tp.partition)
@@ -140,6 +148,7 @@ class SinkRunner:
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         """Forget what was buffered for ``partitions`` (the next owner reads it again)."""
         async with self._lock:  # an insert in flight finishes first
+            await self._drain()
             for tp in partitions:
                 self._buffers.pop(tp, None)
                 self._since.pop(tp, None)
@@ -154,6 +163,8 @@ class SinkRunner:
                 timeout_ms=timeout_ms, max_records=self._settings.batch_size
             )
             async with self._lock:
+                if self._inflight is not None and self._inflight.done():
+                    await self._drain()  # raises what ended it
                 now = time.monotonic()
                 for tp, messages in fetched.items():
                     self._buffer(tp, messages, now)
@@ -187,8 +198,19 @@ class SinkRunner:
                 self._buffers.pop(tp, None)
 
     async def _write(self, tp: TopicPartition, batch: list[SinkRecord]) -> None:
-        started = time.monotonic()
+        """Add ``batch`` (while the insert in flight runs), then start its own insert."""
         await self._with_retry(self._destination.add, batch)
+        await self._drain()
+        self._inflight = asyncio.create_task(self._store(tp, batch), name="sink-insert")
+
+    async def _drain(self) -> None:
+        """Wait for the insert in flight (if any); raises its error."""
+        if self._inflight is not None:
+            task, self._inflight = self._inflight, None
+            await task
+
+    async def _store(self, tp: TopicPartition, batch: list[SinkRecord]) -> None:
+        started = time.monotonic()
         self.stats.rows += await self._with_retry(self._destination.flush)
         self.stats.write_seconds.observe(time.monotonic() - started)
         end = batch[-1].offset + 1

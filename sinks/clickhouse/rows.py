@@ -7,8 +7,9 @@ its audit row (``decode_error`` set, envelope columns empty), so the audit holds
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
+
+import orjson
 
 from sessionflow.schemas.codec import EventCodec
 from sessionflow.schemas.errors import DecodeError
@@ -64,7 +65,7 @@ def event_row(record: SinkRecord, codec: EventCodec) -> Row:
     usage = payload.get("usage")
     for name in _USAGE:
         row[name] = usage[name] if usage else None
-    row["payload"] = json.dumps(payload, separators=(",", ":"), default=_json_default)
+    row["payload"] = orjson.dumps(payload, default=_json_default).decode()
     row["decode_error"] = None
     return row
 
@@ -82,7 +83,7 @@ def _undecodable(row: Row, record: SinkRecord, error: str) -> Row:
 
 
 def _json_default(value: Any) -> Any:
-    """Bytes as hex; anything else JSON does not know as its text."""
+    """Bytes as hex; anything else JSON does not know as its text (compact JSON, UTF-8)."""
     return value.hex() if isinstance(value, bytes) else str(value)
 
 
