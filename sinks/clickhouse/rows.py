@@ -37,37 +37,47 @@ Row = dict[str, Any]
 def event_row(record: SinkRecord, codec: EventCodec) -> Row:
     """The audit row of one record of the events topic (decoded, or with ``decode_error``)."""
     value = record.value or b""
-    row: Row = {
-        "key": record.key or b"",
-        "avro": value,
-        "topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "kafka_timestamp": record.timestamp_ms,
-        **dict.fromkeys(_ENRICHED),
-    }
     try:
         event = codec.decode(value)
         version = codec.writer_version(value)
     except DecodeError as exc:
-        return _undecodable(row, record, f"{type(exc).__name__}: {exc}")
+        return _undecodable(_record_columns(record, value), record, f"{type(exc).__name__}: {exc}")
     payload = event["payload"]
-    for name in ("event_id", "event_type", "session_id", "sequence", "occurred_at", "source"):
-        row[name] = event[name]
-    for name in ("producer_id", "causation_id", "correlation_id"):
-        row[name] = event.get(name)
-    row["schema_version"] = version
-    for name in _PAYLOAD_COLUMNS:
-        row[name] = payload.get(name)
-    config = payload.get("config")
-    if isinstance(config, dict) and row["approval_mode"] is None:
-        row["approval_mode"] = config.get("approval_mode")
-    usage = payload.get("usage")
-    for name in _USAGE:
-        row[name] = usage[name] if usage else None
-    row["payload"] = orjson.dumps(payload, default=_json_default).decode()
-    row["decode_error"] = None
-    return row
+    get = payload.get
+    approval_mode, usage, config = get("approval_mode"), get("usage"), get("config")
+    if approval_mode is None and isinstance(config, dict):
+        approval_mode = config.get("approval_mode")
+    return {
+        "key": record.key or b"", "avro": value, "topic": record.topic,
+        "partition": record.partition, "offset": record.offset,
+        "kafka_timestamp": record.timestamp_ms,
+        "wait_ms": None, "prev_prompt_tokens": None, "prev_completion_tokens": None,
+        "prev_total_tokens": None,
+        "event_id": event["event_id"], "event_type": event["event_type"],
+        "session_id": event["session_id"], "sequence": event["sequence"],
+        "occurred_at": event["occurred_at"], "source": event["source"],
+        "producer_id": event.get("producer_id"), "causation_id": event.get("causation_id"),
+        "correlation_id": event.get("correlation_id"), "schema_version": version,
+        "user_id": get("user_id"), "role": get("role"), "message_id": get("message_id"),
+        "tool_call_id": get("tool_call_id"), "tool_name": get("tool_name"),
+        "approval_mode": approval_mode, "stream_id": get("stream_id"), "model": get("model"),
+        "error_code": get("error_code"), "outcome": get("outcome"),
+        "duration_ms": get("duration_ms"), "first_chunk_latency_ms": get("first_chunk_latency_ms"),
+        "prompt_tokens": usage["prompt_tokens"] if usage else None,
+        "completion_tokens": usage["completion_tokens"] if usage else None,
+        "total_tokens": usage["total_tokens"] if usage else None,
+        "payload": orjson.dumps(payload, default=_json_default).decode(),
+        "decode_error": None,
+    }  # fmt: skip
+
+
+def _record_columns(record: SinkRecord, value: bytes) -> Row:
+    """The columns every audit row takes from the Kafka record itself."""
+    return {
+        "key": record.key or b"", "avro": value, "topic": record.topic,
+        "partition": record.partition, "offset": record.offset,
+        "kafka_timestamp": record.timestamp_ms, **dict.fromkeys(_ENRICHED),
+    }  # fmt: skip
 
 
 def _undecodable(row: Row, record: SinkRecord, error: str) -> Row:
@@ -110,11 +120,31 @@ def month_of(millis: int) -> int:
 def split_by_month(rows: list[Row], time_column: str) -> list[list[Row]]:
     """Consecutive runs of ``rows`` that fall in one month (one ClickHouse partition each)."""
     runs: list[list[Row]] = []
-    current = -1
+    low = high = 0  # the current run's month, as [first, next month's first) in epoch ms
     for row in rows:
-        month = month_of(row[time_column])
-        if month != current:
+        millis = row[time_column]
+        if not low <= millis < high or not runs:
+            low, high = month_bounds(millis)
             runs.append([])
-            current = month
         runs[-1].append(row)
     return runs
+
+
+def month_bounds(millis: int) -> tuple[int, int]:
+    """The epoch-ms range [first instant, first instant of the next month) holding ``millis``."""
+    month = month_of(millis)
+    year, number = divmod(month, 100)
+    following = (year + 1) * 100 + 1 if number == 12 else month + 1
+    return _first_millis(month), _first_millis(following)
+
+
+def _first_millis(month: int) -> int:
+    """Epoch ms of 00:00 UTC on the first day of ``month`` (YYYYMM)."""
+    year, number = divmod(month, 100)
+    # days-from-civil (Howard Hinnant), the inverse of month_of's conversion
+    y = year - (1 if number <= 2 else 0)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (number + (-3 if number > 2 else 9)) + 2) // 5
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return (era * 146_097 + doe - 719_468) * 86_400_000
