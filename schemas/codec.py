@@ -68,6 +68,7 @@ class EventCodec:
         "_fast",
         "_header",
         "_record_to_type",
+        "_version_of",
         "_writer",
         "current",
         "versions",
@@ -97,6 +98,9 @@ class EventCodec:
         # private plain dicts (never mutated after construction): faster lookups than proxies;
         # per writer fingerprint: the generated reader, then fastavro's schemas (its fallback)
         self._decoders: dict[bytes, tuple[Reader, Any, Any]] = {}
+        self._version_of: dict[bytes, int] = {
+            item.fingerprint: item.version for item in self.versions
+        }
         for item in self.versions:
             resolved = None if item is self.current else reader
             fast = RecordReader(item.parsed_raw, resolved).read
@@ -248,10 +252,10 @@ class EventCodec:
         if len(data) < HEADER_SIZE or data[:2] != MARKER:
             raise BadMarkerError("not an Avro single-object message (marker C3 01 missing)")
         fingerprint = bytes(data[2:HEADER_SIZE])
-        for item in self.versions:
-            if item.fingerprint == fingerprint:
-                return item.version
-        raise UnknownFingerprintError(fingerprint)
+        version = self._version_of.get(fingerprint)
+        if version is None:
+            raise UnknownFingerprintError(fingerprint)
+        return version
 
 
 def _read_fastavro(

@@ -288,7 +288,8 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def _record(message: Any) -> SinkRecord:
-    headers = tuple((str(k), bytes(v or b"")) for k, v in (message.headers or ()))
+    raw = message.headers
+    headers = tuple((str(k), bytes(v or b"")) for k, v in raw) if raw else ()
     return SinkRecord(
         message.topic, message.partition, message.offset, message.key, message.value,
         message.timestamp, headers,
