@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/bench_producer.py
 	$(BIN)/python bench/bench_processor.py
 	$(BIN)/python bench/bench_sink.py
+	$(BIN)/python bench/bench_replay.py
 
 ## readme: regenerate the settings table in README.md
 readme: $(STAMP)

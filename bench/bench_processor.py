@@ -34,7 +34,7 @@ typed methods send simulated sessions' events live at 1,000 ev/s; an event is vi
 ``/health`` shows its partition's position past its offset (polled every 20 ms; the
 session's state is then served).
 
-The machine has 2 cores; the broker (a JVM) runs on the same 2 cores as the consumers.
+The machine is a 2-core VM; the broker (a JVM) runs on the same 2 cores as the consumers.
 Figures measured here (``--events 200000 --repeat 3 --latency 5000``, 197,182 events)::
 
   mode                 ev/s  ev/cpu-s  busy  start->done  start->commit  runs (ev/s)

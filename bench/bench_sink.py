@@ -21,7 +21,9 @@ R times, interleaved, and figures are medians. The modes:
   bytes, topic/partition/offset and Kafka timestamp -> one clickhouse-connect columnar insert
   of B rows (or what waited 500 ms) into a plain MergeTree (same partition key and order, no
   views), in a thread as ours; no offsets with the data, no dedup token, no enrichment, no
-  commit. Same fetch sizes as ours.
+  commit. Same fetch sizes as ours;
+- ``bare+gc``: the same loop with the collector thresholds ``sessionflow sink`` runs with
+  (:mod:`sessionflow.core.gc_tuning`), so the sink's own tuning is not counted as its gain.
 
 "ev/s" is the steady rate: records stored after the first insert seen, over the time from
 then to every pre-loaded record stored. ``ours`` is watched through its consumer group's
@@ -43,37 +45,38 @@ sessions' events live at 1,000 ev/s; an event is queryable once ``SELECT partiti
 max(offset) FROM events GROUP BY partition`` through the endpoint (polled every 20 ms) reaches
 its offset. A warm-up of 60 events (waited for) first, so the group join is not counted.
 
-The machine has 2 cores; the broker runs on the same 2 cores as the sink, and other work
-(a test suite) ran beside some runs. Figures measured here (2-core VM, defaults:
-``bench/bench_sink.py``, 197,182 events, batches of 10,000, median of 3)::
+The machine has 2 cores; the broker runs on the same 2 cores as the sink. Figures measured
+here (2-core VM, defaults: ``bench/bench_sink.py``, 197,182 events, batches of 10,000, median
+of 3)::
 
-  mode       ev/s  rows/s e2e  us cpu/ev  busy  start->done  runs (ev/s)
-  ours     17,756      14,861       58.3   69%        13.3s  17,756 19,174 15,570
-  bare     27,930      24,037       35.5   61%         8.2s  27,930 29,887 24,302
+  mode         ev/s  rows/s e2e  us cpu/ev  busy  start->done  runs (ev/s)
+  ours       31,079      24,107       35.2   63%         8.2s  30,322 33,161 31,079
+  bare       36,563      31,669       26.7   53%         6.2s  33,579 38,566 36,563
+  bare+gc    43,761      36,191       22.4   52%         5.4s  43,392 43,761 46,214
 
-  ours / bare: 0.64x ev/s (goal >= 0.9: NOT met), 0.61x ev/cpu-s; per repeat 0.64 0.64 0.64
-  produce -> queryable, 5,000 events at 1,000 ev/s, batch timeout 500 ms: p50 783 ms,
-    p99 1470 ms, max 1555 ms (a poll took p50 15 ms; acknowledged by the broker p50 9 ms)
-  same, batch timeout 100 ms: p50 1110 ms, p99 1728 ms, max 1895 ms
+  ours / bare: 0.85x ev/s (goal >= 0.9: NOT met), 0.76x ev/cpu-s; per repeat 0.90 0.86 0.85
+  ours / bare+gc: 0.71x ev/s, 0.64x ev/cpu-s; per repeat 0.70 0.76 0.67
+  produce -> queryable, 5,000 events at 1,000 ev/s, batch timeout 500 ms: p50 670 ms,
+    p99 1574 ms, max 1674 ms (a poll took p50 11 ms; acknowledged by the broker p50 8 ms)
+  same, batch timeout 100 ms: p50 699 ms, p99 1284 ms, max 1470 ms
 
-An earlier run on a busier machine (83% busy): ours 16,897, bare 21,682 ev/s, 0.78x. The
-~90k rows/s of a bare loop quoted in issue 10 is about the insert alone (10,000 rows of the
-bare table: 53-56 ms); with the decode and the JSON it is ~36 us of CPU per event here.
+The bare loop's figures vary by ~15% from run to run here (other runs: ours/bare 0.72-0.87).
+Before this round (same bench): ours 17,756 ev/s, 58.3 us cpu/ev, 0.64x bare. What moved it:
+the collector's thresholds (the batch's row dicts were scanned again and again: 0.64x ->
+0.78x alone), the next batch decoded while the previous one is inserted (the engine
+releases the GIL for most of an insert: a Python loop keeps ~74% of its speed beside a
+10,000-row insert in a thread), the payload JSON by orjson (3.0 -> 0.3 us), the row built as
+one dict literal and the month split computing a month only at a month's edge.
 
-Reading (``--profile``, py-spy on the sink, and the same steps timed alone on a quiet core,
-per event): the decode plus the row is no dearer than bare (``event_row`` 18.9 us: generated
-decoder 9.8, payload JSON 4.6, the row dict ~3; bare fastavro + JSON + tuple 18.5). What ours
-adds is ClickHouse work and row handling: the 7 analytics materialized views, ~4 us per event
-at 10,000-row inserts (10,000 rows into ``events``: 115-139 ms; into a copy without the
-views: 77-88 ms; into the bare table: 53-56 ms, so the 20 extra columns and the token cost
-~2.5 us), ``columns()`` turning row dicts into columns 2.0 us, the enrichment 2 us (no lookups
-here: every definition is earlier in the batch), ``SinkRecord`` per message 1.1 us, month
-split 0.7 us; the views' own parts also add background merges. The Kafka commit per insert is
-below 1% of the samples. At 1,000 ev/s each of the 6 partitions is written every batch
-timeout in its own insert, and an insert's fixed cost is mostly the views: 170 rows into
-``events`` 46 ms, without the views 12 ms, while 1,020 rows in one insert take 61 ms. Six
-inserts in a row (~140 ms each under load) take longer than the 500 ms timeout, so records
-wait ~1 s, and a 100 ms timeout makes it worse, not better.
+Reading (the sink's steps timed alone over the 197k records, collector thresholds raised):
+``add`` (decode, row, enrichment, month split) 11.9 us per event, ``flush`` 13.5 us, of
+which ~10 us inside the engine (the insert and the 7 analytics materialized views) and
+~3.5 us clickhouse-connect's column serialization in Python. The bare loop does the decode
+and a row of 15 columns, a 15-column insert and no views: what ours adds is the enrichment
+(~2 us), 22 more columns (~2.5 us), and the views (~4 us of engine time plus their merges).
+At 1,000 ev/s each of the 6 partitions is written every batch timeout in its own insert,
+and an insert's fixed cost is mostly the views (170 rows into ``events``: 46 ms, without
+the views 12 ms), so records wait ~0.7 s; a shorter timeout does not help.
 """
 
 from __future__ import annotations
