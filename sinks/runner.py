@@ -26,7 +26,7 @@ from typing import Any
 from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from sessionflow.core.errors import ConfigurationError
-from sessionflow.core.kafka_clients import new_consumer
+from sessionflow.core.kafka_clients import new_consumer, record_headers
 from sessionflow.core.metrics import SecondsHistogram
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.sinks.base import Destination, SinkRecord
@@ -288,9 +288,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def _record(message: Any) -> SinkRecord:
-    raw = message.headers
-    headers = tuple((str(k), bytes(v or b"")) for k, v in raw) if raw else ()
     return SinkRecord(
         message.topic, message.partition, message.offset, message.key, message.value,
-        message.timestamp, headers,
+        message.timestamp, record_headers(message),
     )  # fmt: skip

@@ -139,9 +139,3 @@ class ChangelogWriter:
         ]
         self.written += len(sent)
         return asyncio.gather(*sent)
-
-    async def write(
-        self, states: Mapping[str, SessionState], partitions: Mapping[str, int]
-    ) -> None:
-        """Write each state to its session's partition; returns once all are acknowledged."""
-        await (await self.send(states, partitions))

@@ -160,6 +160,8 @@ class Rebuild:
         """Commit ``positions`` once ``acks`` (the writes of what they cover) completed."""
         if acks is not None:
             await acks
+        if positions == report.positions:
+            return  # committed already (the end of a run after its last batch)
         report.positions = positions
         if self._commit:
             await group.commit(positions)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sessionflow.core.errors import ConfigurationError
-from sessionflow.core.kafka_clients import new_consumer
+from sessionflow.core.kafka_clients import new_consumer, record_headers
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.domain.deadletters import Record
@@ -57,11 +57,9 @@ class StartAt:
 
 def to_record(message: Any) -> Record:
     """The fold's :class:`Record` of an aiokafka ``ConsumerRecord``."""
-    raw = message.headers
-    headers = tuple((str(k), bytes(v or b"")) for k, v in raw) if raw else ()
     return Record(
         message.topic, message.partition, message.offset, message.key, message.value or b"",
-        message.timestamp, headers,
+        message.timestamp, record_headers(message),
     )  # fmt: skip
 
 

@@ -138,6 +138,12 @@ def _merge(fixed: dict[str, Any], options: dict[str, Any], kind: str) -> dict[st
     return {**options, **fixed}
 
 
+def record_headers(message: Any) -> tuple[tuple[str, bytes], ...]:
+    """The headers of an aiokafka ``ConsumerRecord`` as plain (name, bytes) pairs."""
+    raw = message.headers
+    return tuple((str(k), bytes(v or b"")) for k, v in raw) if raw else ()
+
+
 def new_producer(kafka: KafkaSettings, **options: Any) -> AIOKafkaProducer:
     """An idempotent ``acks=all`` producer; ``options`` add batching, compression, timeouts."""
     merged = _merge(_PRODUCER_FIXED, options, "producer")
