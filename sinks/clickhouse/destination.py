@@ -23,7 +23,18 @@ from sessionflow.schemas.errors import DecodeError
 from sessionflow.schemas.state_codec import StateCodec
 from sessionflow.sinks.base import Destination, SinkRecord
 from sessionflow.sinks.clickhouse.enrich import Enricher
-from sessionflow.sinks.clickhouse.rows import EVENT_COLUMNS, Row, columns, event_row, split_by_month
+from sessionflow.sinks.clickhouse.rows import (
+    EVENT_COLUMNS,
+    OCCURRED_AT,
+    OFFSET,
+    PARTITION,
+    TOPIC,
+    Row,
+    columns,
+    event_columns,
+    event_row,
+    split_by_month,
+)
 from sessionflow.sinks.clickhouse.state_rows import (
     DEAD_LETTER_COLUMNS,
     SESSION_COLUMNS,
@@ -33,7 +44,8 @@ from sessionflow.sinks.clickhouse.state_rows import (
     state_rows,
 )
 
-Inserts = list[tuple[str, tuple[str, ...], list[Row], str]]
+Inserts = list[tuple[str, tuple[str, ...], Sequence[Sequence[Any]], int, str]]
+"""Queued inserts: table, column names, column-oriented data, rows, deduplication token."""
 
 
 class ClickHouseDestination(Destination):
@@ -87,14 +99,17 @@ class ClickHouseDestination(Destination):
             return
         topic = records[0].topic
         if topic == self.events_topic:
-            rows = [event_row(record, self._codec) for record in records]
-            self._enricher.enrich(rows)
-            for run in split_by_month(rows, "occurred_at"):
-                self._queue("events", EVENT_COLUMNS, run)
+            codec = self._codec
+            audit = [event_row(record, codec) for record in records]
+            self._enricher.enrich(audit)
+            for run in split_by_month(audit, OCCURRED_AT):
+                first, last = run[0], run[-1]
+                span = (first[TOPIC], first[PARTITION], first[OFFSET], last[OFFSET])
+                self._queue_columns("events", EVENT_COLUMNS, event_columns(run), span)
         elif topic == self.dlq_topic:
             rows = [dead_letter_row(record, self._codec) for record in records]
-            for run in split_by_month(rows, "kafka_timestamp"):
-                self._queue("dead_letters", DEAD_LETTER_COLUMNS, run)
+            for letters in split_by_month(rows, "kafka_timestamp"):
+                self._queue("dead_letters", DEAD_LETTER_COLUMNS, letters)
         else:
             self._add_states(records)
 
@@ -127,16 +142,27 @@ class ClickHouseDestination(Destination):
     def _queue(self, table: str, names: tuple[str, ...], rows: list[Row]) -> None:
         if rows:
             first, last = rows[0], rows[-1]
-            where = f"{first['topic']}:{first['partition']}"
-            token = f"{table}:{where}:{first['offset']}-{last['offset']}"
-            self._pending.append((table, names, rows, token))
+            span = (first["topic"], first["partition"], first["offset"], last["offset"])
+            self._queue_columns(table, names, columns(rows, names), span)
+
+    def _queue_columns(
+        self,
+        table: str,
+        names: tuple[str, ...],
+        data: Sequence[Sequence[Any]],
+        span: tuple[str, int, int, int],
+    ) -> None:
+        """Queue one insert; ``span``: the topic, partition, first and last offset it holds."""
+        topic, partition, first, last = span
+        token = f"{table}:{topic}:{partition}:{first}-{last}"
+        self._pending.append((table, names, data, len(data[0]), token))
 
     def flush(self) -> int:
         written = 0
         while self._pending:
-            table, names, rows, token = self._pending[0]
-            self._insert(table, names, rows, token)
-            written += len(rows)
+            table, names, data, rows, token = self._pending[0]
+            self._insert(table, names, data, token)
+            written += rows
             self._pending.pop(0)
         return written
 
@@ -144,15 +170,16 @@ class ClickHouseDestination(Destination):
         """Forget rows added but not flushed (after a revocation)."""
         self._pending.clear()
 
-    def _insert(self, table: str, names: Sequence[str], rows: list[Row], token: str) -> None:
-        data = columns(rows, tuple(names))
+    def _insert(
+        self, table: str, names: Sequence[str], data: Sequence[Sequence[Any]], token: str
+    ) -> None:
         with self._lock:
             self._client.insert(
                 f"{self._db}.{table}",
                 data,
                 column_names=list(names),
                 column_oriented=True,
-                settings={"insert_deduplication_token": token},
+                settings={"insert_deduplication_token": token, "parallel_view_processing": 1},
             )
 
 

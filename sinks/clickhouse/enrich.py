@@ -18,7 +18,26 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Final
 
-from sessionflow.sinks.clickhouse.rows import Row
+from sessionflow.sinks.clickhouse.rows import (
+    COMPLETION_TOKENS,
+    DECODE_ERROR,
+    EVENT_TYPE,
+    MESSAGE_ID,
+    MODEL,
+    OCCURRED_AT,
+    PREV_COMPLETION_TOKENS,
+    PREV_PROMPT_TOKENS,
+    PREV_TOTAL_TOKENS,
+    PROMPT_TOKENS,
+    SESSION_ID,
+    STREAM_ID,
+    TOOL_CALL_ID,
+    TOOL_NAME,
+    TOTAL_TOKENS,
+    USER_ID,
+    WAIT_MS,
+    EventRow,
+)
 
 Key = tuple[str, str]
 _TOOL_USERS: Final = frozenset(
@@ -62,63 +81,63 @@ class Enricher:
             "msg": self._messages,
         }  # fmt: skip
 
-    def enrich(self, rows: list[Row]) -> None:
+    def enrich(self, rows: list[EventRow]) -> None:
         """Enrich ``rows`` (one partition, offset order) in place."""
         self._prefetch(rows)
         for row in rows:
-            if row["decode_error"] is None:
+            if row[DECODE_ERROR] is None:
                 self._apply(row)
 
-    def _apply(self, row: Row) -> None:
-        kind, session = row["event_type"], row["session_id"]
+    def _apply(self, row: EventRow) -> None:
+        kind, session = row[EVENT_TYPE], row[SESSION_ID]
         if kind == "session.created":
             if self._users.get(session) is None:
-                self._users.put(session, (row["user_id"],))
+                self._users.put(session, (row[USER_ID],))
         else:
             user = self._users.get(session)
-            row["user_id"] = user[0] if user else None
+            row[USER_ID] = user[0] if user else None
         if kind == "tool_call.pending":
-            key = (session, row["tool_call_id"])
+            key = (session, row[TOOL_CALL_ID])
             if self._tools.get(key) is None:
-                self._tools.put(key, (row["tool_name"], row["occurred_at"]))
+                self._tools.put(key, (row[TOOL_NAME], row[OCCURRED_AT]))
         elif kind in _TOOL_USERS:
-            tool = self._tools.get((session, row["tool_call_id"]))
+            tool = self._tools.get((session, row[TOOL_CALL_ID]))
             if tool is not None:
-                row["tool_name"] = tool[0]
+                row[TOOL_NAME] = tool[0]
                 if kind in _DECISIONS:
-                    row["wait_ms"] = max(0, row["occurred_at"] - tool[1])
+                    row[WAIT_MS] = max(0, row[OCCURRED_AT] - tool[1])
         elif kind == "stream.started":
-            key = (session, row["stream_id"])
+            key = (session, row[STREAM_ID])
             if self._streams.get(key) is None:
-                self._streams.put(key, (row["model"],))
+                self._streams.put(key, (row[MODEL],))
         elif kind == "stream.ended":
-            stream = self._streams.get((session, row["stream_id"]))
-            row["model"] = stream[0] if stream else None
+            stream = self._streams.get((session, row[STREAM_ID]))
+            row[MODEL] = stream[0] if stream else None
         elif kind in ("message.created", "message.updated"):
             self._message(row, session)
 
-    def _message(self, row: Row, session: str) -> None:
-        key = (session, row["message_id"])
+    def _message(self, row: EventRow, session: str) -> None:
+        key = (session, row[MESSAGE_ID])
         previous = self._messages.get(key)
-        if row["event_type"] == "message.updated":
-            row["model"] = previous[0] if previous else None
-            if previous is not None and row["total_tokens"] is not None:
-                row["prev_prompt_tokens"], row["prev_completion_tokens"] = previous[1:3]
-                row["prev_total_tokens"] = previous[3]
-        if row["total_tokens"] is not None or previous is None:
+        if row[EVENT_TYPE] == "message.updated":
+            row[MODEL] = previous[0] if previous else None
+            if previous is not None and row[TOTAL_TOKENS] is not None:
+                row[PREV_PROMPT_TOKENS], row[PREV_COMPLETION_TOKENS] = previous[1:3]
+                row[PREV_TOTAL_TOKENS] = previous[3]
+        if row[TOTAL_TOKENS] is not None or previous is None:
             self._messages.put(
                 key,
-                (row["model"], row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]),
+                (row[MODEL], row[PROMPT_TOKENS], row[COMPLETION_TOKENS], row[TOTAL_TOKENS]),
             )
 
     # ------------------------------------------------------------------ lookups
 
-    def _prefetch(self, rows: list[Row]) -> None:
+    def _prefetch(self, rows: list[EventRow]) -> None:
         """Load the definitions ``rows`` need that are neither cached nor in ``rows``."""
         defined: set[tuple[str, Key | str]] = set()
         wanted: dict[str, set[Any]] = {"user": set(), "tool": set(), "stream": set(), "msg": set()}
         for row in rows:
-            if row["decode_error"] is not None:
+            if row[DECODE_ERROR] is not None:
                 continue
             for kind, key in _needs(row):
                 if (kind, key) not in defined and self._caches[kind].get(key) is None:
@@ -189,28 +208,28 @@ class Enricher:
             self._messages.put(key, value)
 
 
-def _needs(row: Row) -> list[tuple[str, Any]]:
-    kind, session = row["event_type"], row["session_id"]
+def _needs(row: EventRow) -> list[tuple[str, Any]]:
+    kind, session = row[EVENT_TYPE], row[SESSION_ID]
     needs: list[tuple[str, Any]] = []
     if kind != "session.created":
         needs.append(("user", session))
     if kind in _TOOL_USERS:
-        needs.append(("tool", (session, row["tool_call_id"])))
+        needs.append(("tool", (session, row[TOOL_CALL_ID])))
     elif kind == "stream.ended":
-        needs.append(("stream", (session, row["stream_id"])))
+        needs.append(("stream", (session, row[STREAM_ID])))
     elif kind == "message.updated":
-        needs.append(("msg", (session, row["message_id"])))
+        needs.append(("msg", (session, row[MESSAGE_ID])))
     return needs
 
 
-def _defines(row: Row) -> list[tuple[str, Any]]:
-    kind, session = row["event_type"], row["session_id"]
+def _defines(row: EventRow) -> list[tuple[str, Any]]:
+    kind, session = row[EVENT_TYPE], row[SESSION_ID]
     if kind == "session.created":
         return [("user", session)]
     if kind == "tool_call.pending":
-        return [("tool", (session, row["tool_call_id"]))]
+        return [("tool", (session, row[TOOL_CALL_ID]))]
     if kind == "stream.started":
-        return [("stream", (session, row["stream_id"]))]
+        return [("stream", (session, row[STREAM_ID]))]
     if kind in ("message.created", "message.updated"):
-        return [("msg", (session, row["message_id"]))]
+        return [("msg", (session, row[MESSAGE_ID]))]
     return []
