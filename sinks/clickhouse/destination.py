@@ -71,6 +71,7 @@ class ClickHouseDestination(Destination):
         self._enricher = Enricher(_Locked(client, self._lock), database)
         self._pending: Inserts = []
         self._floors: dict[tuple[str, str, int], int] = {}
+        self._types: dict[str, dict[str, str]] = {}
 
     def topics(self) -> tuple[str, ...]:
         return tuple(t for t in (self.events_topic, self.state_topic, self.dlq_topic) if t)
@@ -178,9 +179,34 @@ class ClickHouseDestination(Destination):
                 f"{self._db}.{table}",
                 data,
                 column_names=list(names),
+                column_type_names=self._wire_types(table, names),
                 column_oriented=True,
                 settings={"insert_deduplication_token": token, "parallel_view_processing": 1},
             )
+
+    def _wire_types(self, table: str, names: Sequence[str]) -> list[str]:
+        """The types ``names`` are sent as: the table's, ``LowCardinality`` unwrapped.
+
+        Looked up once per table (clickhouse-connect would ``DESCRIBE`` before every
+        insert). The engine builds the dictionaries of ``LowCardinality`` columns from plain
+        strings itself, in native code; the client would build them in Python.
+        """
+        types = self._types.get(table)
+        if types is None:
+            sql = (
+                "SELECT name, type FROM system.columns "
+                "WHERE database = {d:String} AND table = {t:String}"
+            )
+            rows = self._client.query(sql, parameters={"d": self._db, "t": table}).result_rows
+            types = {name: _unwrap_low_cardinality(kind) for name, kind in rows}
+            self._types[table] = types
+        return [types[name] for name in names]
+
+
+def _unwrap_low_cardinality(kind: str) -> str:
+    """``LowCardinality(T)`` -> ``T``; any other type as it is."""
+    prefix = "LowCardinality("
+    return kind[len(prefix) : -1] if kind.startswith(prefix) and kind.endswith(")") else kind
 
 
 class _Locked:
