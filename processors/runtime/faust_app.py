@@ -36,6 +36,7 @@ from sessionflow.processors.domain.deadletters import Record
 from sessionflow.processors.domain.model import SessionState
 from sessionflow.processors.runtime.batch import BatchProcessor
 from sessionflow.processors.runtime.deadletter_writer import DeadLetterWriter
+from sessionflow.processors.runtime.faust_consumer import BatchFriendlyTransport
 from sessionflow.processors.runtime.store import CachedStateStore
 from sessionflow.processors.settings import ProcessorSettings
 from sessionflow.schemas.state_codec import STATE_TABLE, StateCodec
@@ -71,6 +72,7 @@ class ProcessorApp:
         self.app = faust.App(
             settings.faust_id, **_app_options(kafka, settings, identity, partitions)
         )
+        self.app.transport = BatchFriendlyTransport(self.app.conf.broker_consumer, self.app)
         self.topic = self.app.topic(
             kafka.topic, key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw",
@@ -226,13 +228,17 @@ async def committed_or_beginning(
 
 def _record(event: EventT[Any]) -> Record:
     message = event.message
-    raw = message.headers or ()
-    pairs = raw.items() if isinstance(raw, Mapping) else raw
-    headers = tuple((str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs)
+    raw = message.headers
     return Record(
         message.topic, message.partition, message.offset, message.key, message.value or b"",
-        int(message.timestamp * 1000), headers,
+        int(message.timestamp * 1000), _headers(raw) if raw else (),
     )  # fmt: skip
+
+
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    """faust's message headers (pairs, or a mapping) as plain (name, bytes) pairs."""
+    pairs = raw.items() if isinstance(raw, Mapping) else raw
+    return tuple((str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs)
 
 
 class _QuietMonitor(Monitor):
