@@ -108,7 +108,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 6
 MODES = (
     "ours", "faust noop", "faust noop take", "faust naive", "bare fold", "quix", "ours x2",
-    "faust noop+loop",
+    "faust noop our-loop",
 )  # fmt: skip
 CLK = os.sysconf("SC_CLK_TCK")
 Targets = dict[int, int]
@@ -159,9 +159,9 @@ def child_faust(mode: str, group: str, targets: Targets, data_dir: Path) -> None
     kafka, settings = KafkaSettings(), ProcessorSettings(app_id=group)
     identity = WorkerIdentity(data_dir, free_ports(1)[0])
     app = faust.App(group, **_app_options(kafka, settings, identity, PARTITIONS))
-    if mode.endswith("+loop"):  # the message loop the processor runs on (faust_consumer)
+    if mode.endswith(" our-loop"):  # the message loop the processor runs on (faust_consumer)
         app.transport = BatchFriendlyTransport(app.conf.broker_consumer, app)
-        mode = mode.removesuffix("+loop")
+        mode = mode.removesuffix(" our-loop")
     topic = app.topic(
         kafka.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
@@ -683,7 +683,7 @@ def report(results: dict[str, list[Run]]) -> None:
     print()
     for ours, other, goal in (
         ("ours", "faust noop", 0.85), ("ours", "faust noop take", None),
-        ("ours", "faust noop+loop", None),
+        ("ours", "faust noop our-loop", None),
         ("ours", "faust naive", 2.0), ("ours x2", "ours", 1.5),
         ("ours", "bare fold", None), ("ours", "quix", None),
     ):  # fmt: skip

@@ -28,6 +28,7 @@ import uvloop
 from mode import Service
 
 from sessionflow.core.errors import InfrastructureError
+from sessionflow.core.gc_tuning import THROUGHPUT_THRESHOLDS
 from sessionflow.core.lifecycle import restart_process
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import partitions_of
@@ -179,6 +180,7 @@ def run_worker(papp: ProcessorApp, *, verbose: bool = False) -> None:
             await super().on_startup_finished()
             gc.collect()
             gc.freeze()
+            gc.set_threshold(*THROUGHPUT_THRESHOLDS)
 
     worker = TunedWorker(
         papp.app, loglevel="DEBUG" if verbose else "WARNING", quiet=True, redirect_stdouts=False

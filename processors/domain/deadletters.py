@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Reason(StrEnum):
@@ -37,9 +38,9 @@ class Origin:
         return f"{self.topic}/{self.partition}@{self.offset}"
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One Kafka record as the fold sees it (no client types)."""
+class Record(NamedTuple):
+    """One Kafka record as the fold sees it (no client types; a named tuple: built once per
+    record on every path, where a frozen dataclass costs three times as much)."""
 
     topic: str
     partition: int
