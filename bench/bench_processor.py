@@ -669,11 +669,11 @@ def _median(runs: list[Run], value: Callable[[Run], float]) -> float:
 
 def report(results: dict[str, list[Run]]) -> None:
     """The table of medians, then the ratios against the goals."""
-    print(f"\n{'mode':<16} {'ev/s':>8} {'ev/cpu-s':>9} {'busy':>5} {'start->done':>12} "
+    print(f"\n{'mode':<19} {'ev/s':>8} {'ev/cpu-s':>9} {'busy':>5} {'start->done':>12} "
           f"{'start->commit':>14}  runs (ev/s)")  # fmt: skip
     for mode, runs in results.items():
         print(
-            f"{mode:<16} {_median(runs, lambda r: r.rate):>8,.0f} "
+            f"{mode:<19} {_median(runs, lambda r: r.rate):>8,.0f} "
             f"{_median(runs, lambda r: r.per_cpu):>9,.0f} {_median(runs, lambda r: r.busy):>5.0%} "
             f"{_median(runs, lambda r: r.done - r.start):>11.1f}s "
             f"{_median(runs, lambda r: r.committed):>13.1f}s  "
@@ -716,10 +716,10 @@ def main(args: argparse.Namespace) -> None:
                 try:
                     run = measure(bench, mode, index)
                 except RuntimeError as exc:  # shown, then the run is tried once more
-                    print(f"  {mode:<16} run {index + 1} FAILED, retried: {exc}", flush=True)
+                    print(f"  {mode:<19} run {index + 1} FAILED, retried: {exc}", flush=True)
                     run = measure(bench, mode, index + 100)
                 results[mode].append(run)
-                print(f"  {mode:<16} run {index + 1}: {run.rate:>8,.0f} ev/s "
+                print(f"  {mode:<19} run {index + 1}: {run.rate:>8,.0f} ev/s "
                       f"({run.done - run.start:.1f} s from start)", flush=True)  # fmt: skip
         report(results)
         if args.profile:

@@ -124,9 +124,13 @@ class ProcessorApp:
         if not owned:
             return
         starts = await committed_or_beginning(self.kafka, self.settings.faust_id, owned)
-        for partition, offset in starts.items():
-            await self.app.consumer.seek(TP(self.kafka.topic, partition), offset)
-            self.positions[partition] = offset
+        # seek_wait seeks in the consumer's own thread: faust's seek() changes aiokafka's
+        # fetch buffers from this thread while the consumer thread reads them (a KeyError
+        # in aiokafka's fetched_records crashed a worker in a two-worker rebalance)
+        await self.app.consumer.seek_wait(
+            {TP(self.kafka.topic, partition): offset for partition, offset in starts.items()}
+        )
+        self.positions.update(starts)
 
     async def _revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[TP] = args[0] if args else kwargs.get("revoked", set())
