@@ -46,34 +46,38 @@ max(offset) FROM events GROUP BY partition`` through the endpoint (polled every 
 its offset. A warm-up of 60 events (waited for) first, so the group join is not counted.
 
 The machine has 2 cores; the broker runs on the same 2 cores as the sink. Figures measured
-here (2-core VM, defaults: ``bench/bench_sink.py``, 197,182 events, batches of 10,000, median
-of 3)::
+here (2-core VM, ``bench/bench_sink.py --modes ours,bare,bare+gc --repeat 5 --latency 5000``,
+197,182 events, batches of 10,000, median of 5)::
 
   mode         ev/s  rows/s e2e  us cpu/ev  busy  start->done  runs (ev/s)
-  ours       31,079      24,107       35.2   63%         8.2s  30,322 33,161 31,079
-  bare       36,563      31,669       26.7   53%         6.2s  33,579 38,566 36,563
-  bare+gc    43,761      36,191       22.4   52%         5.4s  43,392 43,761 46,214
+  ours       31,634      22,392       40.1   70%         8.8s  33,229 29,989 30,933 31,954 31,634
+  bare       28,971      24,983       34.1   53%         7.9s  28,952 31,036 28,661 31,380 28,971
+  bare+gc    35,537      28,964       28.6   54%         6.8s  35,734 35,537 34,548 35,681 34,465
 
-  ours / bare: 0.85x ev/s (goal >= 0.9: NOT met), 0.76x ev/cpu-s; per repeat 0.90 0.86 0.85
-  ours / bare+gc: 0.71x ev/s, 0.64x ev/cpu-s; per repeat 0.70 0.76 0.67
-  produce -> queryable, 5,000 events at 1,000 ev/s, batch timeout 500 ms: p50 670 ms,
-    p99 1574 ms, max 1674 ms (a poll took p50 11 ms; acknowledged by the broker p50 8 ms)
-  same, batch timeout 100 ms: p50 699 ms, p99 1284 ms, max 1470 ms
+  ours / bare: 1.09x ev/s (goal >= 0.9: met), 0.85x ev/cpu-s; per repeat 1.15 0.97 1.08 1.02 1.09
+  ours / bare+gc: 0.89x ev/s, 0.71x ev/cpu-s; per repeat 0.93 0.84 0.90 0.90 0.92
+  produce -> queryable, 5,000 events at 1,000 ev/s, batch timeout 500 ms: p50 731 ms,
+    p99 1372 ms, max 1427 ms (a poll took p50 14 ms; acknowledged by the broker p50 10 ms)
+  same, batch timeout 100 ms: p50 700 ms, p99 1261 ms, max 1385 ms
 
-The bare loop's figures vary by ~15% from run to run here (other runs: ours/bare 0.72-0.87).
-Before this round (same bench): ours 17,756 ev/s, 58.3 us cpu/ev, 0.64x bare. What moved it:
-the collector's thresholds (the batch's row dicts were scanned again and again: 0.64x ->
-0.78x alone), the next batch decoded while the previous one is inserted (the engine
-releases the GIL for most of an insert: a Python loop keeps ~74% of its speed beside a
-10,000-row insert in a thread), the payload JSON by orjson (3.0 -> 0.3 us), the row built as
-one dict literal and the month split computing a month only at a month's edge.
+The bare loop's figures vary by ~10% from run to run here (other runs of the same code:
+ours/bare 0.83x, median of 3; 0.96x, median of 5). What moved ours from 0.64x (17,756 ev/s)
+over two rounds: the collector's thresholds (the batch's rows were scanned again and again:
+0.64x -> 0.78x alone), the next batch decoded while the previous one is inserted (the engine
+releases the GIL for most of an insert), the payload JSON by orjson (3.0 -> 0.3 us), the
+month split computing a month only at a month's edge; then (this round, 0.80x -> 0.96-1.09x)
+audit rows built as lists in column order and transposed by ``zip`` (a dict per row plus one
+comprehension per column cost ~5 us of ~35 us per event, the largest single item in a py-spy
+profile), the column types looked up once per table and sent with ``LowCardinality``
+unwrapped (clickhouse-connect ran a ``DESCRIBE`` before every insert and built the
+dictionaries in Python), and the analytics views run in parallel
+(``parallel_view_processing``).
 
-Reading (the sink's steps timed alone over the 197k records, collector thresholds raised):
-``add`` (decode, row, enrichment, month split) 11.9 us per event, ``flush`` 13.5 us, of
-which ~10 us inside the engine (the insert and the 7 analytics materialized views) and
-~3.5 us clickhouse-connect's column serialization in Python. The bare loop does the decode
-and a row of 15 columns, a 15-column insert and no views: what ours adds is the enrichment
-(~2 us), 22 more columns (~2.5 us), and the views (~4 us of engine time plus their merges).
+Reading (the sink's steps timed alone over ~55k records, no Kafka, collector thresholds
+raised, add then flush in turn): ``add`` (decode, row, enrichment, month split) ~11-13 us per
+event, ``flush`` ~13-17 us, most of it inside the engine (the insert, the 7 analytics views
+and their merges). The bare loop decodes, builds a row of 15 columns and inserts it with no
+views: what ours adds is the enrichment (~2 us), 22 more columns and the views.
 At 1,000 ev/s each of the 6 partitions is written every batch timeout in its own insert,
 and an insert's fixed cost is mostly the views (170 rows into ``events``: 46 ms, without
 the views 12 ms), so records wait ~0.7 s; a shorter timeout does not help.
