@@ -64,16 +64,19 @@ table recovery); with more events (``--events 300000 --repeat 3 --modes "ours,ou
   ours x2               22,186    13,254   93%        19.6s          21.8s  25,030 22,186 20,427
   ours x2 / ours: 2.38x (goal >= 1.5: met)
 
-The worker's lead over faust's floor shrinks as the run grows (the floor does not):
-``--events 300000 --repeat 3 --modes "ours,faust noop,faust noop our-loop"``::
+The worker's rate falls as the run grows, faust's floor does not (``--modes "ours,faust
+noop[,faust noop our-loop]" --repeat 3``)::
 
-  ours                   9,236     9,896   56%        39.8s          40.3s  9,236 8,858 9,512
-  faust noop            11,479    11,548   54%        28.3s          29.3s  11,479 11,403 12,855
-  faust noop our-loop   21,597    24,913   47%        16.3s          18.1s  21,702 20,854 21,597
-  ours / faust noop: 0.80x (goal >= 0.85: NOT met at this size); ours / our-loop 0.43x
+  events    ours (runs)                      faust noop (runs)                 ours / noop
+   98,979   11,622 (9,126 11,934 11,622)     11,187 (10,845 12,162 11,187)     1.04x
+  197,182    9,687 (8,053 9,687 10,444)      10,203 (10,203 10,012 12,459)     0.95x
+  295,940    9,236 (9,236 8,858 9,512)       11,479 (11,479 11,403 12,855)     0.80x
 
-so the 0.85x goal is met at 100k events and missed at 300k; why the rate falls with the
-number of sessions (12k here, 4k at 100k) is not yet known.
+so the 0.85x goal is met at 99k and 197k events and missed at 296k (``faust noop our-loop``
+there: 21,597, ours 0.43x of it). The local store is most of the fall: with
+``SESSIONFLOW_PROCESSOR_STORE=memory`` ours does 10,700 ev/s at 296k (median of 2), 0.93x
+faust noop; rocksdict's writes cost more as the table grows (12k sessions there, 4k at 99k).
+Its options (write buffers, WAL: the changelog is the durable copy) are not tuned yet.
 
 What moved ``ours`` from 4,743 ev/s (0.42x faust noop, last round's figures in the same bench)
 to the figures above, each step measured with this bench: the message loop of
