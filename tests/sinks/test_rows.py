@@ -39,16 +39,22 @@ def test_every_value_is_under_its_own_column() -> None:
         event = outgoing.event if outgoing.raw is None else None
         if event is None:
             undecodable += 1
-            assert row["decode_error"] and row["event_id"] == "" and row["payload"] == ""
-            assert row["session_id"] == outgoing.key and row["occurred_at"] == record.timestamp_ms
+            assert row["decode_error"]
+            assert row["event_id"] == ""
+            assert row["payload"] == ""
+            assert row["session_id"] == outgoing.key
+            assert row["occurred_at"] == record.timestamp_ms
             continue
         checked += 1
         payload = event.payload.model_dump(mode="json")
         assert row["decode_error"] is None
-        assert row["event_id"] == event.event_id and row["session_id"] == event.session_id
-        assert row["event_type"] == event.event_type.value and row["sequence"] == event.sequence
+        assert row["event_id"] == event.event_id
+        assert row["session_id"] == event.session_id
+        assert row["event_type"] == event.event_type.value
+        assert row["sequence"] == event.sequence
         assert row["occurred_at"] == int(event.occurred_at.timestamp() * 1000)
-        assert row["source"] == event.source and row["producer_id"] == event.producer_id
+        assert row["source"] == event.source
+        assert row["producer_id"] == event.producer_id
         assert row["causation_id"] == event.causation_id
         assert row["correlation_id"] == event.correlation_id
         for name in ("user_id", "role", "message_id", "tool_call_id", "tool_name", "stream_id"):
@@ -61,7 +67,8 @@ def test_every_value_is_under_its_own_column() -> None:
         assert all(row[name] is None for name in EVENT_COLUMNS if name.startswith("prev_"))
         assert row["wait_ms"] is None
         assert json.loads(row["payload"]).keys() == payload.keys()
-    assert checked > 100 and undecodable > 0
+    assert checked > 100
+    assert undecodable > 0
 
 
 def test_columns_are_the_rows_transposed() -> None:
