@@ -73,10 +73,11 @@ noop[,faust noop our-loop]" --repeat 3``)::
   295,940    9,236 (9,236 8,858 9,512)       11,479 (11,479 11,403 12,855)     0.80x
 
 so the 0.85x goal is met at 99k and 197k events and missed at 296k (``faust noop our-loop``
-there: 21,597, ours 0.43x of it). The local store is most of the fall: with
-``SESSIONFLOW_PROCESSOR_STORE=memory`` ours does 10,700 ev/s at 296k (median of 2), 0.93x
-faust noop; rocksdict's writes cost more as the table grows (12k sessions there, 4k at 99k).
-Its options (write buffers, WAL: the changelog is the durable copy) are not tuned yet.
+there: 21,597, ours 0.43x of it). Single runs of ours at 296k vary from 8,858 to 10,479 ev/s
+(0.77-0.91x that floor); with ``SESSIONFLOW_PROCESSOR_STORE=memory`` ours did 10,700 ev/s
+there (median of 2), so the local store (rocksdict, 12k sessions at 296k, 4k at 99k) may be
+part of the fall; faust's ``table_key_index_size`` raised to 200,000 changed nothing (9,519,
+median of 2). Not settled.
 
 What moved ``ours`` from 4,743 ev/s (0.42x faust noop, last round's figures in the same bench)
 to the figures above, each step measured with this bench: the message loop of
