@@ -30,7 +30,12 @@ from faust.sensors import Monitor
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
-from sessionflow.core.kafka_clients import foreign_client_options, new_admin, new_consumer
+from sessionflow.core.kafka_clients import (
+    foreign_client_options,
+    new_admin,
+    new_consumer,
+    record_headers,
+)
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain.deadletters import Record
 from sessionflow.processors.domain.model import SessionState
@@ -232,17 +237,10 @@ async def committed_or_beginning(
 
 def _record(event: EventT[Any]) -> Record:
     message = event.message
-    raw = message.headers
     return Record(
         message.topic, message.partition, message.offset, message.key, message.value or b"",
-        int(message.timestamp * 1000), _headers(raw) if raw else (),
+        int(message.timestamp * 1000), record_headers(message),
     )  # fmt: skip
-
-
-def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
-    """faust's message headers (pairs, or a mapping) as plain (name, bytes) pairs."""
-    pairs = raw.items() if isinstance(raw, Mapping) else raw
-    return tuple((str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs)
 
 
 class _QuietMonitor(Monitor):

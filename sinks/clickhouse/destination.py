@@ -44,8 +44,8 @@ from sessionflow.sinks.clickhouse.state_rows import (
     state_rows,
 )
 
-Inserts = list[tuple[str, tuple[str, ...], Sequence[Sequence[Any]], int, str]]
-"""Queued inserts: table, column names, column-oriented data, rows, deduplication token."""
+Inserts = list[tuple[str, tuple[str, ...], Sequence[Sequence[Any]], str]]
+"""Queued inserts: table, column names, column-oriented data, deduplication token."""
 
 
 class ClickHouseDestination(Destination):
@@ -156,14 +156,14 @@ class ClickHouseDestination(Destination):
         """Queue one insert; ``span``: the topic, partition, first and last offset it holds."""
         topic, partition, first, last = span
         token = f"{table}:{topic}:{partition}:{first}-{last}"
-        self._pending.append((table, names, data, len(data[0]), token))
+        self._pending.append((table, names, data, token))
 
     def flush(self) -> int:
         written = 0
         while self._pending:
-            table, names, data, rows, token = self._pending[0]
+            table, names, data, token = self._pending[0]
             self._insert(table, names, data, token)
-            written += rows
+            written += len(data[0])
             self._pending.pop(0)
         return written
 
