@@ -1,7 +1,8 @@
 """Replay throughput: a rebuild from the topic and from ClickHouse next to a bare read of the
 same data, in the same run.
 
-Run: ``.venv/bin/python bench/bench_replay.py [--events N] [--repeat R] [--batch-size B]``.
+Run: ``.venv/bin/python bench/bench_replay.py [--events N] [--repeat R] [--batch-size B]
+[--jobs N]``.
 Not a test. Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a local broker for the run.
 
 Method. ~N simulated events (realistic sessions, 5 anomalies of each kind) are sent once to a
@@ -17,6 +18,9 @@ replay reads, without running a sink. Then, R times, interleaved, in this one pr
 - ``topic rebuild``: ``Rebuild`` with ``TopicSource`` into a new state version (its own app id
   each time): decode, fold, every changed state encoded and written to the changelog per
   batch and acknowledged, offsets committed per batch;
+- ``topic rebuild xN`` (``--jobs N``, default 2): the same rebuild with the partitions shared
+  by N spawned processes (``rebuild_in_processes``, what ``sessionflow replay --jobs N``
+  runs), process start-up included;
 - ``clickhouse bare``: the same columns streamed in blocks, partition by partition in offset
   order, rows counted;
 - ``clickhouse bare+decode``: the same, every Avro value also decoded;
@@ -30,24 +34,27 @@ Figures are medians over R; "x bare" is a mode's time over its source's bare rea
 nothing else running (``--events 1000000 --repeat 2``, 990,403 events, batches of 10,000)::
 
   mode                    seconds       ev/s  x bare  x bare+decode
-  topic bare                 2.47    400,349   1.00x          0.38x
-  topic bare+decode          6.54    151,387   2.64x          1.00x
-  topic rebuild             21.25     46,601   8.59x          3.25x
-  clickhouse bare            1.71    578,500   1.00x          0.26x
-  clickhouse bare+decode     6.61    149,725   3.86x          1.00x
-  clickhouse rebuild        20.33     48,717  11.87x          3.07x
+  topic bare                 2.30    430,888   1.00x          0.31x
+  topic bare+decode          7.39    133,981   3.22x          1.00x
+  topic rebuild             23.27     42,558  10.12x          3.15x
+  topic rebuild x2          11.40     86,847   4.96x          1.54x
+  clickhouse bare            1.67    594,706   1.00x          0.23x
+  clickhouse bare+decode     7.33    135,113   4.40x          1.00x
+  clickhouse rebuild        21.76     45,521  13.06x          2.97x
 
-Against the processors' live rate on faust (``bench/bench_processor.py``: 4,743 ev/s; faust's
-own no-op agent 11,386 ev/s) a rebuild is ~9.8x the live rate (goal 4x: met) and ~4.1x
-faust's no-op floor. With Python's default collector thresholds the same rebuild ran at
-16,469 / 18,726 ev/s (topic / ClickHouse; 15.58x / 28.56x the bare reads): the collector
-scanned the states held in memory over and over (the pure fold and state encoder alone
-over 197k events: 5.13 s default, 3.81 s collector off, 3.30 s with the raised thresholds).
-Where the rest goes (cProfile of the fold and the changelog encoding over 197k events):
-decoding ~1/3, the fold's rules ~1/3, encoding changed states for the changelog ~1/4; the
-changelog writes overlap the next batch's fold. The goal of 1.5x a bare read is not met: a
-bare read of bytes costs ~2.5 us per event and decoding alone ~6.6 us, while the fold in
-Python costs ~14 us more; only a compiled fold could close that.
+Two processes fold 2.0x as fast as one (runs: 11.32 s and 11.49 s); three did no better on
+two cores (``--jobs 3``: 12.34 s). Against the processors' live rate on faust
+(``bench/bench_processor.py``, ~10,000-11,600 ev/s) one process rebuilds ~4x as fast, two
+~8x. With Python's default collector thresholds the same rebuild ran at 16,469 / 18,726
+ev/s (topic / ClickHouse): the collector scanned the states held in memory over and over (the
+pure fold and state encoder alone over 197k events: 5.13 s default, 3.81 s collector off,
+3.30 s with the raised thresholds). Where one process's time goes (cProfile of the fold and
+the changelog encoding over 197k events): decoding ~1/3, the fold's rules ~1/3, encoding
+changed states for the changelog ~1/4; the changelog writes overlap the next batch's fold.
+The goal of 1.5x a bare read is not met: a bare read of bytes costs ~2.3 us per event and
+decoding alone ~5-7 us (the generated decoder, already 1.86x fastavro's), while the fold in
+Python costs ~14 us more; a mypyc-compiled fold (tried: the domain package compiles
+unchanged but one line) took decode + fold + encode from ~16 to ~13 us per event, not near.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ from sessionflow.core.kafka_clients import new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import offset_bounds, read_range
 from sessionflow.processors.replay.clickhouse_source import ClickHouseSource
+from sessionflow.processors.replay.parallel import TopicShare, deal, rebuild_in_processes
 from sessionflow.processors.replay.rebuild import Rebuild, Target
 from sessionflow.processors.replay.sources import StartAt, TopicSource
 from sessionflow.producers.settings import TopicSettings
@@ -178,6 +186,16 @@ async def rebuild(kafka: KafkaSettings, source: Any) -> int:
     return report.events
 
 
+async def rebuild_in_jobs(kafka: KafkaSettings, jobs: int, batch_size: int) -> int:
+    """The same rebuild of the topic, its partitions shared by ``jobs`` processes; events."""
+    target = Target(unique_name("bench-replay"), "v2")
+    shares = [
+        TopicShare(kafka, target, share, StartAt(), batch_size=batch_size)
+        for share in deal(list(range(PARTITIONS)), jobs)
+    ]
+    return (await rebuild_in_processes(shares)).events
+
+
 def timed(run: Any) -> tuple[float, int]:
     began = time.perf_counter()
     count = run()
@@ -201,6 +219,8 @@ def main(args: argparse.Namespace) -> None:
                         topic_bare(kafka, ends, args.batch_size, decode=True)),
                     "topic rebuild": lambda: asyncio.run(rebuild(
                         kafka, TopicSource(kafka, StartAt(), batch_size=args.batch_size))),
+                    f"topic rebuild x{args.jobs}": lambda: asyncio.run(
+                        rebuild_in_jobs(kafka, args.jobs, args.batch_size)),
                     "clickhouse bare": lambda: clickhouse_bare(client, topic),
                     "clickhouse bare+decode": lambda: clickhouse_bare(client, topic, decode=True),
                     "clickhouse rebuild": lambda: asyncio.run(rebuild(
@@ -246,6 +266,9 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="processes of the `topic rebuild xN` mode"
+    )
     parser.add_argument(
         "--default-gc", action="store_true",
         help="keep Python's collector thresholds (sessionflow replay raises them)",

@@ -10,7 +10,7 @@ topic's replication factor, ``cleanup.policy=compact``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Collection, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -86,13 +86,23 @@ async def _leaders(admin: Any, topic: str) -> None:
 
 
 async def load_states(
-    kafka: KafkaSettings, topic: str, codec: StateCodec | None = None
+    kafka: KafkaSettings,
+    topic: str,
+    codec: StateCodec | None = None,
+    partitions: Collection[int] | None = None,
 ) -> dict[str, SessionState]:
-    """The states held in changelog ``topic`` now (empty if it does not exist)."""
+    """The states held in changelog ``topic`` now (empty if it does not exist).
+
+    ``partitions``: only the states of these partitions (a changelog partition holds the
+    sessions of the events topic's partition with the same number).
+    """
     if topic not in await describe(kafka, [topic]):
         return {}
     codec = codec or StateCodec()
     starts, ends = await offset_bounds(kafka, topic)
+    if partitions is not None:
+        starts = {p: o for p, o in starts.items() if p in partitions}
+        ends = {p: o for p, o in ends.items() if p in partitions}
     latest: dict[bytes, bytes | None] = {}
     for record in await read_range(kafka, topic, starts, ends, timeout_s=600):
         if record.key is not None:

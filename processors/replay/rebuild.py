@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,11 +187,17 @@ async def fold_source(
 
 
 async def resume_point(
-    kafka: KafkaSettings, target: Target
+    kafka: KafkaSettings, target: Target, partitions: Collection[int] | None = None
 ) -> tuple[dict[str, SessionState], dict[int, int]]:
-    """What ``target`` holds: its states (from its changelog) and its committed offsets."""
-    states = await load_states(kafka, target.changelog)
-    return states, await committed_offsets(kafka, target.group, kafka.topic)
+    """What ``target`` holds: its states (from its changelog) and its committed offsets.
+
+    ``partitions``: only what it holds of these partitions.
+    """
+    states = await load_states(kafka, target.changelog, partitions=partitions)
+    committed = await committed_offsets(kafka, target.group, kafka.topic)
+    if partitions is not None:
+        committed = {p: o for p, o in committed.items() if p in partitions}
+    return states, committed
 
 
 async def catch_up(

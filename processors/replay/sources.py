@@ -9,7 +9,7 @@ run, or a worker of the rebuilt version, continues there.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -72,7 +72,9 @@ class TopicSource:
     also at its first record with a timestamp after it. A partition whose start is at or
     after its end is not read, and its position stays at its start (never moves back); a
     start past the end offset is taken as the end offset. A start naming a partition the
-    topic does not have raises :class:`ConfigurationError` on entry.
+    topic does not have raises :class:`ConfigurationError` on entry. ``partitions``: read only
+    these (a share of the topic for one of several rebuild processes); positions, ``total``
+    and the start check cover only them.
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class TopicSource:
         until: Mapping[int, int] | None = None,
         to_time_ms: int | None = None,
         batch_size: int = 10_000,
+        partitions: Collection[int] | None = None,
     ) -> None:
         self._kafka = kafka
+        self._only = None if partitions is None else frozenset(partitions)
         self._start = start
         self._until = until
         self._to_time_ms = to_time_ms
@@ -100,6 +104,8 @@ class TopicSource:
 
     async def __aenter__(self) -> TopicSource:
         partitions = await partitions_of(self._kafka, self._kafka.topic)
+        if self._only is not None:
+            partitions = [p for p in partitions if p in self._only]
         self._tps = {p: TopicPartition(self._kafka.topic, p) for p in partitions}
         self._consumer = new_consumer(
             self._kafka, max_partition_fetch_bytes=4 << 20, fetch_max_bytes=64 << 20
@@ -141,15 +147,21 @@ class TopicSource:
     async def _starts(self, firsts: dict[int, int], lasts: dict[int, int]) -> dict[int, int]:
         start = self._start
         if not isinstance(start, StartAt):
-            return {**{p: firsts[p] for p in self._tps}, **start}
+            return {**{p: firsts[p] for p in self._tps}, **self._own(start)}
         if start.time_ms is None:
-            return {**{p: firsts[p] for p in self._tps}, **start.offsets}
+            return {**{p: firsts[p] for p in self._tps}, **self._own(start.offsets)}
         query = {tp: start.time_ms for tp in self._tps.values()}
         found = await self._consumer.offsets_for_times(query)
         return {
             tp.partition: (meta.offset if meta is not None else lasts[tp.partition])
             for tp, meta in found.items()
         }
+
+    def _own(self, offsets: Mapping[int, int]) -> Mapping[int, int]:
+        """``offsets`` of the partitions this source reads (all without ``partitions``)."""
+        if self._only is None:
+            return offsets
+        return {p: o for p, o in offsets.items() if p in self._only}
 
     def positions(self) -> dict[int, int]:
         """Per partition: the offset after the records yielded (see the module)."""

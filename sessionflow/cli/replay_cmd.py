@@ -43,6 +43,7 @@ from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.promote import live_version
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
 from sessionflow.processors.replay.metrics import ReplayMetricsServer, ReplayProgress
+from sessionflow.processors.replay.parallel import TopicShare, deal, rebuild_in_processes
 from sessionflow.processors.replay.rebuild import Rebuild, RebuildReport, Target, resume_point
 from sessionflow.processors.replay.republish import RepublishReport, republish
 from sessionflow.processors.replay.sources import Source, StartAt, TopicSource
@@ -163,6 +164,13 @@ class _Rate(ProgressColumn):
     help="Serve the rebuild's progress as Prometheus metrics on this port while it runs.",
 )
 @click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="topic: fold the partitions in this many processes (at most one per partition).",
+)
+@click.option(
     "--swap",
     is_flag=True,
     help="Once rebuilt, promote the version (as `sessionflow state promote` does).",
@@ -171,7 +179,7 @@ def replay_command(
     source_kind: str, version: str | None, from_: str | None,
     from_offsets: tuple[tuple[int, int], ...], from_time: int | None, to_time: int | None,
     session: str | None, until: int | None, resume: bool, republish: str | None,
-    metrics_port: int | None, swap: bool,
+    metrics_port: int | None, jobs: int, swap: bool,
 ) -> None:  # fmt: skip
     """Rebuild session state into a new state version (its own changelog and offsets)
     while the live version keeps running; or re-emit ClickHouse's records to a topic."""
@@ -180,6 +188,8 @@ def replay_command(
         raise click.UsageError("--resume needs --version (the version to continue)")
     if republish is not None and (source_kind != "clickhouse" or resume or version):
         raise click.UsageError("--republish needs --source clickhouse, without --version/--resume")
+    if jobs > 1 and source_kind != "topic":
+        raise click.UsageError("--jobs applies to --source topic only")
     if swap and (republish is not None or session is not None):
         raise click.UsageError("--swap promotes a whole rebuild: not with --republish or --session")
     kafka = load_kafka()
@@ -198,7 +208,7 @@ def replay_command(
             _print_republished(asyncio.run(_republish(kafka, source, republish)), republish)
             return
         start = StartAt(dict(from_offsets), from_time)
-        plan = _Plan(source_kind, start, to_time, AuditFilter(session, until), resume)
+        plan = _Plan(source_kind, start, to_time, AuditFilter(session, until), resume, jobs)
         database = clickhouse.database if client is not None else ""
         progress = ReplayProgress(version or "")
         with _metrics(progress, metrics_port), throughput_gc():
@@ -244,10 +254,11 @@ class _Plan:
     """What the command line asks of the source."""
 
     def __init__(
-        self, kind: str, start: StartAt, to_time: int | None, where: AuditFilter, resume: bool
-    ) -> None:
-        self.kind, self.start, self.to_time, self.where, self.resume = (
-            kind, start, to_time, where, resume,
+        self, kind: str, start: StartAt, to_time: int | None, where: AuditFilter, resume: bool,
+        jobs: int = 1,
+    ) -> None:  # fmt: skip
+        self.kind, self.start, self.to_time, self.where, self.resume, self.jobs = (
+            kind, start, to_time, where, resume, jobs,
         )  # fmt: skip
 
 
@@ -283,6 +294,8 @@ async def _rebuild(
     await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
     metrics.version = version
     target = Target(settings.app_id, version)
+    if plan.kind == "topic" and plan.jobs > 1:
+        return await _rebuild_in_processes(kafka, settings, target, plan, partitions, metrics)
     states, committed = await resume_point(kafka, target) if plan.resume else ({}, {})
     source: Source
     if plan.kind == "topic":
@@ -305,6 +318,24 @@ async def _rebuild(
             on_batch=on_batch,
         )  # fmt: skip
         return await rebuild.run()
+
+
+async def _rebuild_in_processes(
+    kafka: KafkaSettings, settings: ProcessorSettings, target: Target, plan: _Plan,
+    partitions: list[int], metrics: ReplayProgress,
+) -> RebuildReport:  # fmt: skip
+    shares = [
+        TopicShare(kafka, target, share, plan.start, plan.to_time, settings.batch_size, plan.resume)
+        for share in deal(partitions, plan.jobs)
+    ]
+    async with _progress(f"rebuilding {target.version}") as (progress, stop):
+        task = progress.add_task(f"rebuild {target.version} ({len(shares)} jobs)", total=None)
+
+        def on_batch(events: int, total: int | None) -> None:
+            progress.update(task, advance=events, total=total)
+            metrics.add(events, total)
+
+        return await rebuild_in_processes(shares, stop=stop, on_batch=on_batch)
 
 
 async def _republish(kafka: KafkaSettings, source: ClickHouseSource, topic: str) -> RepublishReport:
