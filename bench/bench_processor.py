@@ -8,7 +8,9 @@ Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a local broker for the run.
 
 Method. ~N simulated events (realistic sessions, 5 anomalies of each kind, latest event now)
 are sent once to a 6-partition topic. Every consumer is its own process with its own group,
-started from nothing, and runs R times, the modes interleaved; figures are medians. "ev/s" is
+started from nothing, and runs R times, the modes interleaved (in reverse order every other
+time, and after one uncounted warm-up run of the first mode: the broker's JVM speeds up over
+its first minutes, which favoured whichever mode ran later); figures are medians. "ev/s" is
 the steady rate: events processed after the first progress seen, over the time from then to
 "every pre-loaded record processed" (sessionflow: its ``/health`` positions, i.e. states
 acknowledged by the changelog, polled every 250 ms because a request costs the worker CPU;
@@ -742,8 +744,11 @@ def main(args: argparse.Namespace) -> None:
               f"({kafka.bootstrap_servers}); {os.cpu_count()} cores shared with the broker; "
               f"median of {args.repeat}")  # fmt: skip
         results: dict[str, list[Run]] = {mode: [] for mode in modes}
+        if args.warmup:
+            warm = measure(bench, modes[0], -1)
+            print(f"  {modes[0]:<19} warm-up: {warm.rate:>8,.0f} ev/s (not counted)", flush=True)
         for index in range(args.repeat):
-            for mode in modes:
+            for mode in modes if index % 2 == 0 else modes[::-1]:
                 try:
                     run = measure(bench, mode, index)
                 except RuntimeError as exc:  # shown, then the run is tried once more
@@ -770,6 +775,10 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--modes", default="", help=f"comma-separated, of: {', '.join(MODES)}")
     parser.add_argument("--latency", type=int, default=5000, help="events (0: no latency run)")
+    parser.add_argument(
+        "--warmup", type=int, choices=(0, 1), default=1,
+        help="1: one uncounted run of the first mode first (the broker's JIT warms up)",
+    )  # fmt: skip
     parser.add_argument(
         "--profile", metavar="FILE", help="one more run of ours under py-spy into FILE; top costs"
     )
