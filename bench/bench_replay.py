@@ -2,7 +2,7 @@
 same data, in the same run.
 
 Run: ``.venv/bin/python bench/bench_replay.py [--events N] [--repeat R] [--batch-size B]
-[--jobs N]``.
+[--jobs N] [--sources topic,clickhouse]``.
 Not a test. Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a local broker for the run.
 
 Method. ~N simulated events (realistic sessions, 5 anomalies of each kind) are sent once to a
@@ -24,7 +24,9 @@ replay reads, without running a sink. Then, R times, interleaved, in this one pr
 - ``clickhouse bare``: the same columns streamed in blocks, partition by partition in offset
   order, rows counted;
 - ``clickhouse bare+decode``: the same, every Avro value also decoded;
-- ``clickhouse rebuild``: ``Rebuild`` with ``ClickHouseSource``.
+- ``clickhouse rebuild``: ``Rebuild`` with ``ClickHouseSource``;
+- ``clickhouse rebuild xN``: the rows read here in one query ordered by offset and fed to N
+  spawned processes by partition (``rebuild_fed``, what ``--source clickhouse --jobs N`` runs).
 
 The whole run uses the collector thresholds ``sessionflow replay`` sets
 (:mod:`sessionflow.core.gc_tuning`; ``--default-gc`` keeps Python's).
@@ -77,7 +79,7 @@ from sessionflow.core.kafka_clients import new_consumer
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.core.topic_reader import offset_bounds, read_range
 from sessionflow.processors.replay.clickhouse_source import ClickHouseSource
-from sessionflow.processors.replay.parallel import TopicShare, deal, rebuild_in_processes
+from sessionflow.processors.replay.parallel import Share, deal, rebuild_fed, rebuild_in_processes
 from sessionflow.processors.replay.rebuild import Rebuild, Target
 from sessionflow.processors.replay.sources import StartAt, TopicSource
 from sessionflow.producers.settings import TopicSettings
@@ -190,10 +192,21 @@ async def rebuild_in_jobs(kafka: KafkaSettings, jobs: int, batch_size: int) -> i
     """The same rebuild of the topic, its partitions shared by ``jobs`` processes; events."""
     target = Target(unique_name("bench-replay"), "v2")
     shares = [
-        TopicShare(kafka, target, share, StartAt(), batch_size=batch_size)
+        Share(kafka, target, share, StartAt(), batch_size=batch_size)
         for share in deal(list(range(PARTITIONS)), jobs)
     ]
     return (await rebuild_in_processes(shares)).events
+
+
+async def clickhouse_in_jobs(kafka: KafkaSettings, client: Any, jobs: int, batch_size: int) -> int:
+    """The rebuild from ClickHouse read here (interleaved) and fed to ``jobs`` processes."""
+    target = Target(unique_name("bench-replay"), "v2")
+    shares = [
+        Share(kafka, target, share, batch_size=batch_size, fed=True)
+        for share in deal(list(range(PARTITIONS)), jobs)
+    ]
+    source = ClickHouseSource(client, DATABASE, kafka.topic, batch_size=batch_size, interleave=True)
+    return (await rebuild_fed(source, shares)).events
 
 
 def timed(run: Any) -> tuple[float, int]:
@@ -226,7 +239,11 @@ def main(args: argparse.Namespace) -> None:
                     "clickhouse rebuild": lambda: asyncio.run(rebuild(
                         kafka, ClickHouseSource(client, DATABASE, topic,
                                                 batch_size=args.batch_size))),
+                    f"clickhouse rebuild x{args.jobs}": lambda: asyncio.run(
+                        clickhouse_in_jobs(kafka, client, args.jobs, args.batch_size)),
                 }  # fmt: skip
+                sources = args.sources.split(",")
+                modes = {k: v for k, v in modes.items() if k.split()[0] in sources}
                 with throughput_gc(
                     gc.get_threshold() if args.default_gc else THROUGHPUT_THRESHOLDS
                 ):
@@ -267,8 +284,9 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument(
-        "--jobs", type=int, default=2, help="processes of the `topic rebuild xN` mode"
+        "--sources", default="topic,clickhouse", help="comma-separated: topic, clickhouse"
     )
+    parser.add_argument("--jobs", type=int, default=2, help="processes of the `rebuild xN` modes")
     parser.add_argument(
         "--default-gc", action="store_true",
         help="keep Python's collector thresholds (sessionflow replay raises them)",

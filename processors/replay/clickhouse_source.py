@@ -34,7 +34,10 @@ class AuditFilter:
 class ClickHouseSource:
     """Rows of ``database.events`` for ``topic`` from ``start`` (per partition, default 0).
 
-    ``client`` is an open clickhouse-connect client (the caller owns it).
+    ``client`` is an open clickhouse-connect client (the caller owns it). By default the
+    partitions are read one after the other; ``interleave``: in one query ordered by offset,
+    so every partition's rows come early and evenly (each still in offset order), which
+    keeps the processes of a shared rebuild busy side by side.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class ClickHouseSource:
         *,
         where: AuditFilter | None = None,
         batch_size: int = 10_000,
+        interleave: bool = False,
     ) -> None:
         self._client = client
         self._table = f"`{database}`.events"
@@ -53,6 +57,7 @@ class ClickHouseSource:
         self._start = dict(start or {})
         self._where = where or AuditFilter()
         self._batch_size = batch_size
+        self._interleave = interleave
         self._ends: dict[int, int] = {}
         self._positions: dict[int, int] = {}
         self._cut: set[int] = set()
@@ -93,7 +98,12 @@ class ClickHouseSource:
         return dict(self._positions)
 
     async def batches(self) -> AsyncIterator[list[Record]]:
-        """Batches of at most ``batch_size`` records, partition after partition."""
+        """Batches of at most ``batch_size`` records, partition after partition (or mixed,
+        with ``interleave``)."""
+        if self._interleave:
+            async for mixed in self._interleaved():
+                yield mixed
+            return
         for partition in sorted(self._ends):
             batch: list[Record] = []
             for record in self._rows(partition):
@@ -108,6 +118,54 @@ class ClickHouseSource:
                 yield batch
             if partition not in self._cut:
                 self._positions[partition] = max(self._positions[partition], self._ends[partition])
+
+    async def _interleaved(self) -> AsyncIterator[list[Record]]:
+        batch: list[Record] = []
+        for record in self._rows_by_offset():
+            batch.append(record)
+            self._positions[record.partition] = record.offset + 1
+            if len(batch) >= self._batch_size:
+                yield batch
+                batch = []
+                await asyncio.sleep(0)  # let the producer's sender run between blocks
+        if batch:
+            yield batch
+        for partition in self._ends:
+            if partition not in self._cut:
+                self._positions[partition] = max(self._positions[partition], self._ends[partition])
+
+    def _rows_by_offset(self) -> Iterator[Record]:
+        """Every partition's rows still to read, in one stream ordered by (offset, partition)."""
+        todo = [p for p in sorted(self._ends) if self._positions[p] < self._ends[p]]
+        if not todo:
+            return
+        ranges, params = [], self._parameters()
+        for p in todo:
+            ranges.append(
+                f"(partition = {{p{p}:UInt32}} AND offset >= {{f{p}:UInt64}} "
+                f"AND offset < {{e{p}:UInt64}})"
+            )
+            params.update({f"p{p}": p, f"f{p}": self._positions[p], f"e{p}": self._ends[p]})
+        sql = (
+            f"SELECT {_COLUMNS} FROM {self._table} WHERE {self._condition()} "
+            f"AND ({' OR '.join(ranges)}) ORDER BY offset, partition"
+        )
+        last = {p: self._positions[p] - 1 for p in todo}
+        limit = self._where.until_ms
+        with self._client.query_row_block_stream(
+            sql, parameters=params, column_formats=_BYTES
+        ) as stream:
+            for block in stream:
+                for key, avro, part, offset, timestamp in block:
+                    partition = int(part)
+                    if partition in self._cut or offset <= last[partition]:
+                        continue  # after the partition's cut, or stored twice
+                    last[partition] = offset
+                    if limit is not None and timestamp > limit:
+                        self._cut.add(partition)
+                        self._positions[partition] = int(offset)
+                        continue
+                    yield Record(self._topic, partition, int(offset), key, avro, int(timestamp))
 
     def _rows(self, partition: int) -> Iterator[Record]:
         start = self._positions.get(partition, 0)

@@ -42,8 +42,14 @@ from sessionflow.core.settings import ClickHouseSettings, KafkaSettings, PathSet
 from sessionflow.core.topic_reader import partitions_of
 from sessionflow.processors.promote import live_version
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
+from sessionflow.processors.replay.group import committed_offsets
 from sessionflow.processors.replay.metrics import ReplayMetricsServer, ReplayProgress
-from sessionflow.processors.replay.parallel import TopicShare, deal, rebuild_in_processes
+from sessionflow.processors.replay.parallel import (
+    Share,
+    deal,
+    rebuild_fed,
+    rebuild_in_processes,
+)
 from sessionflow.processors.replay.rebuild import Rebuild, RebuildReport, Target, resume_point
 from sessionflow.processors.replay.republish import RepublishReport, republish
 from sessionflow.processors.replay.sources import Source, StartAt, TopicSource
@@ -168,7 +174,7 @@ class _Rate(ProgressColumn):
     type=click.IntRange(1, 256),
     default=1,
     show_default=True,
-    help="topic: fold the partitions in this many processes (at most one per partition).",
+    help="Fold the partitions in this many processes (at most one per partition).",
 )
 @click.option(
     "--swap",
@@ -188,8 +194,9 @@ def replay_command(
         raise click.UsageError("--resume needs --version (the version to continue)")
     if republish is not None and (source_kind != "clickhouse" or resume or version):
         raise click.UsageError("--republish needs --source clickhouse, without --version/--resume")
-    if jobs > 1 and source_kind != "topic":
-        raise click.UsageError("--jobs applies to --source topic only")
+    if jobs > 1 and (session is not None or republish is not None):
+        what = "--session" if session is not None else "--republish"
+        raise click.UsageError(f"--jobs does not go with {what}")
     if swap and (republish is not None or session is not None):
         raise click.UsageError("--swap promotes a whole rebuild: not with --republish or --session")
     kafka = load_kafka()
@@ -294,8 +301,10 @@ async def _rebuild(
     await check_target(kafka, settings.app_id, live, version, resume=plan.resume)
     metrics.version = version
     target = Target(settings.app_id, version)
-    if plan.kind == "topic" and plan.jobs > 1:
-        return await _rebuild_in_processes(kafka, settings, target, plan, partitions, metrics)
+    if plan.jobs > 1:
+        return await _rebuild_in_processes(
+            kafka, settings, target, plan, partitions, metrics, client, database
+        )
     states, committed = await resume_point(kafka, target) if plan.resume else ({}, {})
     source: Source
     if plan.kind == "topic":
@@ -322,10 +331,12 @@ async def _rebuild(
 
 async def _rebuild_in_processes(
     kafka: KafkaSettings, settings: ProcessorSettings, target: Target, plan: _Plan,
-    partitions: list[int], metrics: ReplayProgress,
+    partitions: list[int], metrics: ReplayProgress, client: Any, database: str,
 ) -> RebuildReport:  # fmt: skip
+    """``--jobs``: the topic read by every job itself; ClickHouse read here, jobs fed."""
+    fed = plan.kind == "clickhouse"
     shares = [
-        TopicShare(kafka, target, share, plan.start, plan.to_time, settings.batch_size, plan.resume)
+        Share(kafka, target, share, plan.start, plan.to_time, settings.batch_size, plan.resume, fed)
         for share in deal(partitions, plan.jobs)
     ]
     async with _progress(f"rebuilding {target.version}") as (progress, stop):
@@ -335,7 +346,14 @@ async def _rebuild_in_processes(
             progress.update(task, advance=events, total=total)
             metrics.add(events, total)
 
-        return await rebuild_in_processes(shares, stop=stop, on_batch=on_batch)
+        if not fed:
+            return await rebuild_in_processes(shares, stop=stop, on_batch=on_batch)
+        committed = await committed_offsets(kafka, target.group, kafka.topic) if plan.resume else {}
+        source = ClickHouseSource(
+            client, database, kafka.topic, committed, where=plan.where,
+            batch_size=settings.batch_size, interleave=True,
+        )  # fmt: skip
+        return await rebuild_fed(source, shares, stop=stop, on_batch=on_batch)
 
 
 async def _republish(kafka: KafkaSettings, source: ClickHouseSource, topic: str) -> RepublishReport:

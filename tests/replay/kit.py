@@ -88,6 +88,19 @@ def ends_of(records: list[Record]) -> dict[int, int]:
     return found
 
 
+def prefix_until(records: list[Record], cut_ms: int) -> tuple[list[Record], dict[int, int]]:
+    """Per partition, the records before its first one after ``cut_ms``; and where each ends."""
+    kept: list[Record] = []
+    ends = ends_of(records)
+    for partition in sorted(ends):
+        for r in (r for r in records if r.partition == partition):
+            if r.timestamp > cut_ms:
+                ends[partition] = r.offset
+                break
+            kept.append(r)
+    return kept, ends
+
+
 def replay_env(kafka: KafkaSettings, app_id: str, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a ``sessionflow replay`` child for app ``app_id`` on ``kafka``."""
     env = {**os.environ, **kafka_env(kafka)}

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import Record
-from sessionflow.processors.replay.parallel import deal
-from tests.processors.conftest import SimulationFactory, topic_records
+from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
+from sessionflow.processors.replay.parallel import Share, deal, rebuild_fed, rebuild_in_processes
+from sessionflow.processors.replay.rebuild import RebuildReport, Target
+from sessionflow.processors.replay.sources import StartAt
+from sessionflow.producers.simulator import simulate
+from sessionflow.testing import unique_name
+from sessionflow.testing.kafka import free_ports
+from tests.processors.conftest import CODEC, SimulationFactory, recent_plan, topic_records
 from tests.processors.harness import wait_for
 from tests.replay.kit import (
     changelog_partitions,
     committed,
     ends_of,
+    prefix_until,
     pure_fold,
     replay_env,
     run_replay,
     start_replay,
     version_states,
 )
+from tests.sinks.sinkkit import fill
 
 
 def test_deal_gives_every_partition_to_exactly_one_job() -> None:
@@ -97,16 +111,78 @@ def test_jobs_of_a_killed_replay_stop_and_a_resume_equals_the_pure_fold(
     assert committed(topics, f"{app_id}-v3") == ends_of(records)
 
 
-def test_jobs_apply_to_the_topic_source_only(
+def test_jobs_do_not_go_with_one_session(
     topics: KafkaSettings, app_id: str, tmp_path: Path
 ) -> None:
     env = replay_env(topics, app_id, tmp_path, CLICKHOUSE_DSN=f"chdb://{tmp_path / 'ch'}")
-    refused = run_replay(env, "--source", "clickhouse", "--jobs", "2")
+    refused = run_replay(env, "--source", "clickhouse", "--session", "s-1", "--jobs", "2")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
-        "error: --jobs applies to --source topic only "
-        "(see `python -m sessionflow.cli replay --help`)"
+        "error: --jobs does not go with --session (see `python -m sessionflow.cli replay --help`)"
     ]
+
+
+def test_clickhouse_rows_fed_to_two_jobs_rebuild_the_fold_of_the_topic(
+    topics: KafkaSettings, ch_client: Any, ch_database: str, app_id: str, tmp_path: Path
+) -> None:
+    fill(topics, ch_client, ch_database, tmp_path, simulate(recent_plan(40, 25, 2), CODEC.encode))
+    records = topic_records(topics)
+
+    def fed(version: str, until_ms: int | None = None) -> RebuildReport:
+        target = Target(app_id, version)
+        shares = [
+            Share(topics, target, share, batch_size=50, fed=True)
+            for share in deal(list(range(6)), 2)
+        ]
+        source = ClickHouseSource(
+            ch_client, ch_database, topics.topic, where=AuditFilter(until_ms=until_ms),
+            batch_size=50, interleave=True,
+        )  # fmt: skip
+        return asyncio.run(rebuild_fed(source, shares))
+
+    report = fed("v2")
+    assert (report.events, report.interrupted) == (len(records), False)
+    assert version_states(topics, app_id, "v2") == pure_fold(records)
+    assert committed(topics, f"{app_id}-v2") == ends_of(records)
+
+    cut_ms = sorted(r.timestamp for r in records)[len(records) // 3]
+    prefix, ends = prefix_until(records, cut_ms)
+    fed("v3", cut_ms)
+    assert 0 < len(prefix) < len(records)
+    assert version_states(topics, app_id, "v3") == pure_fold(prefix)
+    assert committed(topics, f"{app_id}-v3") == ends
+
+
+def test_replay_from_clickhouse_with_jobs_on_the_command_line_and_resumed(
+    topics: KafkaSettings, simulated: SimulationFactory, app_id: str, tmp_path: Path
+) -> None:
+    simulated(60, 26, 2)
+    records = topic_records(topics)
+    chdb, database = tmp_path / "chdb", unique_name("test", separator="_")
+    env = replay_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_BATCH_SIZE="10")
+    copied = subprocess.run(
+        [sys.executable, "-m", "tests.replay.audit_copy", str(chdb), database],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    env.update(
+        CLICKHOUSE_DSN=f"chdb://{chdb}", CLICKHOUSE_DATABASE=database,
+        SESSIONFLOW_SINK_HTTP_PORT=str(free_ports(1)[0]),  # no sink here: nothing answers
+    )  # fmt: skip
+
+    child = start_replay(env, "--source", "clickhouse", "--version", "v2", "--jobs", "2")
+    at_stop = _stop_mid_run(topics, child, f"{app_id}-v2", len(records), signal.SIGINT)
+    assert child.returncode == 130
+    assert 0 < sum(at_stop.values()) < len(records)
+    assert version_states(topics, app_id, "v2") == pure_fold(_prefix(records, at_stop))
+
+    args = ("--source", "clickhouse", "--version", "v2", "--resume", "--jobs", "3")
+    resumed = run_replay(env, *args)
+    assert resumed.returncode == 0, resumed.stderr
+    folded = len(records) - sum(at_stop.values())
+    assert f"version v2: {folded:,} events folded" in resumed.stdout
+    assert version_states(topics, app_id, "v2") == pure_fold(records)
+    assert committed(topics, f"{app_id}-v2") == ends_of(records)
 
 
 def _stop_mid_run(
@@ -145,3 +221,23 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_failing_job_stops_the_others_and_is_named(
+    topics: KafkaSettings, simulated: SimulationFactory, app_id: str
+) -> None:
+    simulated(40, 24, 2)
+    target = Target(app_id, "v2")
+    nowhere = f"127.0.0.1:{free_ports(1)[0]}"
+    unreachable = topics.model_copy(update={"bootstrap_servers": nowhere})
+    shares = [
+        Share(topics, target, (0, 2, 4), StartAt(), batch_size=10),
+        Share(unreachable, target, (1, 3, 5), StartAt(), batch_size=10),
+    ]
+    with pytest.raises(InfrastructureError) as failed:
+        asyncio.run(rebuild_in_processes(shares))
+    message = str(failed.value)
+    assert message.startswith("rebuild job of partitions 1,3,5 failed: ")
+    assert f"cannot connect to {nowhere}" in message
+    assert message.endswith("--resume continues the version")
+    assert set(committed(topics, f"{app_id}-v2")) <= {0, 2, 4}

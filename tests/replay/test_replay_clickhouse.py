@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.processors.domain import Record
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
 from sessionflow.processors.replay.rebuild import Rebuild, RebuildReport, Target
 from sessionflow.processors.replay.republish import republish
@@ -19,7 +18,7 @@ from sessionflow.producers.topics import create_topics
 from sessionflow.testing import unique_name
 from tests.processors.conftest import CODEC, recent_plan, topic_records
 from tests.processors.expected import expected_dead_letters
-from tests.replay.kit import committed, ends_of, pure_fold, version_states
+from tests.replay.kit import committed, ends_of, prefix_until, pure_fold, version_states
 from tests.sinks.sinkkit import fill
 
 
@@ -28,19 +27,6 @@ def _rebuild(
 ) -> RebuildReport:
     target = Target(app_id, version)
     return asyncio.run(Rebuild(kafka, target, source, {}, commit=commit).run())
-
-
-def _until(records: list[Record], cut_ms: int) -> tuple[list[Record], dict[int, int]]:
-    """Per partition, the records before its first one after ``cut_ms``; and where each ends."""
-    kept: list[Record] = []
-    ends = ends_of(records)
-    for partition in sorted(ends):
-        for r in (r for r in records if r.partition == partition):
-            if r.timestamp > cut_ms:
-                ends[partition] = r.offset
-                break
-            kept.append(r)
-    return kept, ends
 
 
 def test_a_rebuild_from_clickhouse_equals_the_fold_of_the_topic(
@@ -62,7 +48,7 @@ def test_a_rebuild_from_clickhouse_equals_the_fold_of_the_topic(
     assert report.dead_letters == Counter(r for r, _ in expected_dead_letters(sim).elements())
 
     cut_ms = sorted(r.timestamp for r in records)[len(records) // 3]
-    prefix, ends = _until(records, cut_ms)
+    prefix, ends = prefix_until(records, cut_ms)
     _rebuild(topics, app_id, "v3", source(until_ms=cut_ms))
     assert 0 < len(prefix) < len(records)
     assert version_states(topics, app_id, "v3") == pure_fold(prefix)
@@ -84,7 +70,7 @@ def test_republish_writes_each_audited_record_once_however_often_it_runs(
     target = topics.model_copy(update={"topic": name, "dlq_topic": f"{name}.dlq"})
     asyncio.run(create_topics(target, TopicSettings(partitions=6, retention_ms=-1)))
     cut_ms = sorted(r.timestamp for r in records)[len(records) // 2]
-    prefix, _ = _until(records, cut_ms)
+    prefix, _ = prefix_until(records, cut_ms)
 
     def run(**where: Any) -> tuple[int, int]:
         source = ClickHouseSource(ch_client, ch_database, topics.topic, where=AuditFilter(**where))
