@@ -45,7 +45,11 @@ nothing else running (``--events 1000000 --repeat 2``, 990,403 events, batches o
   clickhouse rebuild        21.76     45,521  13.06x          2.97x
 
 Two processes fold 2.0x as fast as one (runs: 11.32 s and 11.49 s); three did no better on
-two cores (``--jobs 3``: 12.34 s). Against the processors' live rate on faust
+two cores (``--jobs 3``: 12.34 s). From ClickHouse two fed processes gain less
+(``--sources clickhouse``, same events, median of 2): 19.64 s vs 22.29 s for one, 1.13x. The
+reading process is the bound there: the ordered query, the records and their hand-over cost
+it ~7 us per event (296k events: 1.3 s to read them all, 0.7 s more to pickle them as
+records; as columns now, 3.5x cheaper to pickle), on the same two cores as both jobs. Against the processors' live rate on faust
 (``bench/bench_processor.py``, ~10,000-11,600 ev/s) one process rebuilds ~4x as fast, two
 ~8x. With Python's default collector thresholds the same rebuild ran at 16,469 / 18,726
 ev/s (topic / ClickHouse): the collector scanned the states held in memory over and over (the
