@@ -16,7 +16,8 @@ from sessionflow.core.settings import KafkaSettings
 from sessionflow.processors.domain import Record, SessionState, fold
 from sessionflow.processors.domain.records import from_record
 from sessionflow.schemas.state_codec import StateCodec, state_topic
-from sessionflow.testing import kafka_env
+from sessionflow.testing import kafka_env, unique_name
+from sessionflow.testing.kafka import free_ports
 from tests.processors.conftest import CODEC, topic_records
 from tests.processors.harness import wait_for
 
@@ -123,3 +124,38 @@ def run_replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
         [sys.executable, "-m", "sessionflow.cli", "replay", *args],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+
+
+def stop_mid_run(
+    kafka: KafkaSettings, process: subprocess.Popen[str], group: str, total: int, signum: int
+) -> tuple[dict[int, int], str]:
+    """Send ``signum`` once ``group`` committed a tenth of ``total``; the offsets then and
+    the child's stderr."""
+
+    def progressed() -> bool:
+        return process.poll() is not None or sum(committed(kafka, group).values()) >= total // 10
+
+    wait_for(progressed, 120, f"{group} to commit a tenth of {total} events")
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=90)
+    return committed(kafka, group), err
+
+
+def prefix_at(records: list[Record], offsets: dict[int, int]) -> list[Record]:
+    """The records below ``offsets`` (per partition; a partition not named: none)."""
+    return [r for r in records if r.offset < offsets.get(r.partition, 0)]
+
+
+def with_audit_copy(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """``env`` reading a fresh embedded ClickHouse that holds the topic's records (no sink)."""
+    chdb, database = tmp_path / "chdb", unique_name("test", separator="_")
+    copied = subprocess.run(
+        [sys.executable, "-m", "tests.replay.audit_copy", str(chdb), database],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    return {
+        **env, "CLICKHOUSE_DSN": f"chdb://{chdb}", "CLICKHOUSE_DATABASE": database,
+        # no sink here: a port nothing answers on, not another run's sink endpoint
+        "SESSIONFLOW_SINK_HTTP_PORT": str(free_ports(1)[0]),
+    }  # fmt: skip

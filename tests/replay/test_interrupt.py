@@ -3,42 +3,23 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.processors.domain import Record
 from tests.processors.conftest import SimulationFactory, topic_records
-from tests.processors.harness import wait_for
 from tests.replay.kit import (
     committed,
     ends_of,
+    prefix_at,
+    prefix_until,
     pure_fold,
     replay_env,
     run_replay,
     start_replay,
+    stop_mid_run,
     version_states,
 )
-
-
-def _stop_mid_run(
-    kafka: KafkaSettings, process: subprocess.Popen[str], group: str, total: int, signum: int
-) -> tuple[dict[int, int], str]:
-    """Send ``signum`` once ``group`` committed a tenth of ``total``; the offsets then and
-    the child's stderr."""
-
-    def progressed() -> bool:
-        return process.poll() is not None or sum(committed(kafka, group).values()) >= total // 10
-
-    wait_for(progressed, 120, f"{group} to commit a tenth of {total} events")
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
-    return committed(kafka, group), err
-
-
-def _prefix(records: list[Record], offsets: dict[int, int]) -> list[Record]:
-    return [r for r in records if r.offset < offsets.get(r.partition, 0)]
 
 
 def test_a_replay_killed_mid_run_and_resumed_equals_the_pure_fold(
@@ -48,7 +29,7 @@ def test_a_replay_killed_mid_run_and_resumed_equals_the_pure_fold(
     records = topic_records(topics)
     env = replay_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_BATCH_SIZE="10")
     child = start_replay(env, "--source", "topic", "--version", "v3")
-    at_kill, _ = _stop_mid_run(topics, child, f"{app_id}-v3", len(records), signal.SIGKILL)
+    at_kill, _ = stop_mid_run(topics, child, f"{app_id}-v3", len(records), signal.SIGKILL)
     assert child.returncode == -signal.SIGKILL
     assert 0 < sum(at_kill.values()) < len(records)  # killed mid-run, not after the end
 
@@ -66,14 +47,14 @@ def test_ctrl_c_stops_after_a_committed_batch_and_resume_finishes(
     records = topic_records(topics)
     env = replay_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_BATCH_SIZE="10")
     child = start_replay(env, "--source", "topic", "--version", "v2")
-    at_stop, err = _stop_mid_run(topics, child, f"{app_id}-v2", len(records), signal.SIGINT)
+    at_stop, err = stop_mid_run(topics, child, f"{app_id}-v2", len(records), signal.SIGINT)
     assert child.returncode == 130
     assert err.strip().splitlines()[-1] == (
         "interrupted after a committed batch: run the same command with --version v2 "
         "--resume to continue"
     )
     assert 0 < sum(at_stop.values()) < len(records)
-    assert version_states(topics, app_id, "v2") == pure_fold(_prefix(records, at_stop))
+    assert version_states(topics, app_id, "v2") == pure_fold(prefix_at(records, at_stop))
 
     again = run_replay(env, "--source", "topic", "--version", "v2")
     assert again.returncode == 1
@@ -93,14 +74,7 @@ def test_to_time_rebuilds_the_prefix_up_to_that_time(
     simulated(40, 7, 2)
     records = topic_records(topics)
     cut_ms = sorted(r.timestamp for r in records)[len(records) // 2]
-    expected: list[Record] = []
-    ends = ends_of(records)
-    for partition in sorted(ends):
-        for r in (r for r in records if r.partition == partition):
-            if r.timestamp > cut_ms:
-                ends[partition] = r.offset
-                break
-            expected.append(r)
+    expected, ends = prefix_until(records, cut_ms)
     at = datetime.fromtimestamp(cut_ms / 1000, UTC).isoformat()
 
     env = replay_env(topics, app_id, tmp_path)

@@ -6,8 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +13,11 @@ import pytest
 
 from sessionflow.core.errors import InfrastructureError
 from sessionflow.core.settings import KafkaSettings
-from sessionflow.processors.domain import Record
 from sessionflow.processors.replay.clickhouse_source import AuditFilter, ClickHouseSource
 from sessionflow.processors.replay.parallel import Share, deal, rebuild_fed, rebuild_in_processes
 from sessionflow.processors.replay.rebuild import RebuildReport, Target
 from sessionflow.processors.replay.sources import StartAt
 from sessionflow.producers.simulator import simulate
-from sessionflow.testing import unique_name
 from sessionflow.testing.kafka import free_ports
 from tests.processors.conftest import CODEC, SimulationFactory, recent_plan, topic_records
 from tests.processors.harness import wait_for
@@ -29,12 +25,15 @@ from tests.replay.kit import (
     changelog_partitions,
     committed,
     ends_of,
+    prefix_at,
     prefix_until,
     pure_fold,
     replay_env,
     run_replay,
     start_replay,
+    stop_mid_run,
     version_states,
+    with_audit_copy,
 )
 from tests.sinks.sinkkit import fill
 
@@ -68,20 +67,8 @@ def test_ctrl_c_stops_every_job_after_a_committed_batch_and_a_resume_finishes(
     topics: KafkaSettings, simulated: SimulationFactory, app_id: str, tmp_path: Path
 ) -> None:
     simulated(80, 22, 2)
-    records = topic_records(topics)
     env = replay_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_BATCH_SIZE="10")
-    child = start_replay(env, "--source", "topic", "--version", "v2", "--jobs", "2")
-    at_stop = _stop_mid_run(topics, child, f"{app_id}-v2", len(records), signal.SIGINT)
-    assert child.returncode == 130
-    assert 0 < sum(at_stop.values()) < len(records)
-    assert version_states(topics, app_id, "v2") == pure_fold(_prefix(records, at_stop))
-
-    resumed = run_replay(env, "--source", "topic", "--version", "v2", "--resume", "--jobs", "4")
-    assert resumed.returncode == 0, resumed.stderr
-    folded = len(records) - sum(at_stop.values())
-    assert f"version v2: {folded:,} events folded" in resumed.stdout
-    assert version_states(topics, app_id, "v2") == pure_fold(records)
-    assert committed(topics, f"{app_id}-v2") == ends_of(records)
+    _interrupt_and_resume(topics, app_id, env, "topic")
 
 
 def test_jobs_of_a_killed_replay_stop_and_a_resume_equals_the_pure_fold(
@@ -98,7 +85,7 @@ def test_jobs_of_a_killed_replay_stop_and_a_resume_equals_the_pure_fold(
         return len(jobs) >= 2 or child.poll() is not None
 
     wait_for(started, 60, "the replay to start its two jobs")
-    _stop_mid_run(topics, child, f"{app_id}-v3", len(records), signal.SIGKILL)
+    stop_mid_run(topics, child, f"{app_id}-v3", len(records), signal.SIGKILL)
     assert child.returncode == -signal.SIGKILL
     wait_for(lambda: not any(_alive(pid) for pid in jobs), 90, "the orphaned jobs to stop")
 
@@ -157,50 +144,27 @@ def test_replay_from_clickhouse_with_jobs_on_the_command_line_and_resumed(
     topics: KafkaSettings, simulated: SimulationFactory, app_id: str, tmp_path: Path
 ) -> None:
     simulated(60, 26, 2)
-    records = topic_records(topics)
-    chdb, database = tmp_path / "chdb", unique_name("test", separator="_")
     env = replay_env(topics, app_id, tmp_path, SESSIONFLOW_PROCESSOR_BATCH_SIZE="10")
-    copied = subprocess.run(
-        [sys.executable, "-m", "tests.replay.audit_copy", str(chdb), database],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert copied.returncode == 0, copied.stderr
-    env.update(
-        CLICKHOUSE_DSN=f"chdb://{chdb}", CLICKHOUSE_DATABASE=database,
-        SESSIONFLOW_SINK_HTTP_PORT=str(free_ports(1)[0]),  # no sink here: nothing answers
-    )  # fmt: skip
+    _interrupt_and_resume(topics, app_id, with_audit_copy(env, tmp_path), "clickhouse")
 
-    child = start_replay(env, "--source", "clickhouse", "--version", "v2", "--jobs", "2")
-    at_stop = _stop_mid_run(topics, child, f"{app_id}-v2", len(records), signal.SIGINT)
+
+def _interrupt_and_resume(
+    topics: KafkaSettings, app_id: str, env: dict[str, str], source: str
+) -> None:
+    """Ctrl-C a ``--jobs 2`` replay of ``source`` mid-run, check it, resume with ``--jobs 3``."""
+    records = topic_records(topics)
+    child = start_replay(env, "--source", source, "--version", "v2", "--jobs", "2")
+    at_stop, _ = stop_mid_run(topics, child, f"{app_id}-v2", len(records), signal.SIGINT)
     assert child.returncode == 130
     assert 0 < sum(at_stop.values()) < len(records)
-    assert version_states(topics, app_id, "v2") == pure_fold(_prefix(records, at_stop))
+    assert version_states(topics, app_id, "v2") == pure_fold(prefix_at(records, at_stop))
 
-    args = ("--source", "clickhouse", "--version", "v2", "--resume", "--jobs", "3")
-    resumed = run_replay(env, *args)
+    resumed = run_replay(env, "--source", source, "--version", "v2", "--resume", "--jobs", "3")
     assert resumed.returncode == 0, resumed.stderr
     folded = len(records) - sum(at_stop.values())
     assert f"version v2: {folded:,} events folded" in resumed.stdout
     assert version_states(topics, app_id, "v2") == pure_fold(records)
     assert committed(topics, f"{app_id}-v2") == ends_of(records)
-
-
-def _stop_mid_run(
-    kafka: KafkaSettings, process: subprocess.Popen[str], group: str, total: int, signum: int
-) -> dict[int, int]:
-    """Send ``signum`` once ``group`` committed a tenth of ``total``; the offsets after."""
-
-    def progressed() -> bool:
-        return process.poll() is not None or sum(committed(kafka, group).values()) >= total // 10
-
-    wait_for(progressed, 120, f"{group} to commit a tenth of {total} events")
-    process.send_signal(signum)
-    process.communicate(timeout=90)
-    return committed(kafka, group)
-
-
-def _prefix(records: list[Record], offsets: dict[int, int]) -> list[Record]:
-    return [r for r in records if r.offset < offsets.get(r.partition, 0)]
 
 
 def _children(pid: int) -> list[int]:

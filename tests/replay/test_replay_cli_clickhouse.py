@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 from sessionflow.core.settings import KafkaSettings
 from sessionflow.producers.settings import TopicSettings
 from sessionflow.producers.topics import create_topics
 from sessionflow.testing import unique_name
-from sessionflow.testing.kafka import free_ports
 from tests.processors.conftest import SimulationFactory, topic_records
-from tests.replay.kit import committed, ends_of, pure_fold, replay_env, run_replay, version_states
+from tests.replay.kit import (
+    committed,
+    ends_of,
+    pure_fold,
+    replay_env,
+    run_replay,
+    version_states,
+    with_audit_copy,
+)
 
 
 def test_replay_and_republish_from_clickhouse_on_the_command_line(
@@ -21,18 +26,7 @@ def test_replay_and_republish_from_clickhouse_on_the_command_line(
 ) -> None:
     simulated(25, 14, 1)
     records = topic_records(topics)
-    chdb, database = tmp_path / "chdb", unique_name("test", separator="_")
-    env = replay_env(topics, app_id, tmp_path)
-    copied = subprocess.run(
-        [sys.executable, "-m", "tests.replay.audit_copy", str(chdb), database],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert copied.returncode == 0, copied.stderr
-    env.update(
-        CLICKHOUSE_DSN=f"chdb://{chdb}", CLICKHOUSE_DATABASE=database,
-        # no sink of this test: a port nothing answers on, not another run's sink endpoint
-        SESSIONFLOW_SINK_HTTP_PORT=str(free_ports(1)[0]),
-    )  # fmt: skip
+    env = with_audit_copy(replay_env(topics, app_id, tmp_path), tmp_path)
 
     done = run_replay(env, "--source", "clickhouse")
     assert done.returncode == 0, done.stderr
