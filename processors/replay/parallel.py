@@ -146,7 +146,7 @@ def _stop_if_failed(task: asyncio.Future[bool], stop: asyncio.Event) -> None:
 
 
 class _Job:
-    """One spawned rebuild process and its two pipes (events up, stop down)."""
+    """One spawned rebuild process and its pipes: events up; stop and (fed) records down."""
 
     def __init__(self, index: int, share: Share) -> None:
         context = multiprocessing.get_context("spawn")
