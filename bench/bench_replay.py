@@ -46,8 +46,15 @@ nothing else running (``--events 1000000 --repeat 2``, 990,403 events, batches o
 
 Two processes fold 2.0x as fast as one (runs: 11.32 s and 11.49 s); three did no better on
 two cores (``--jobs 3``: 12.34 s). From ClickHouse two fed processes gain less
-(``--sources clickhouse``, same events, median of 2): 19.64 s vs 22.29 s for one, 1.13x. The
-reading process is the bound there: the ordered query, the records and their hand-over cost
+(``--sources clickhouse``, same events, median of 2; 1.13x one process)::
+
+  mode                    seconds       ev/s  x bare  x bare+decode
+  clickhouse bare            1.65    600,568   1.00x          0.22x
+  clickhouse bare+decode     7.54    131,375   4.57x          1.00x
+  clickhouse rebuild        22.29     44,432  13.52x          2.96x
+  clickhouse rebuild x2     19.64     50,429  11.91x          2.61x
+
+The reading process is the bound there: the ordered query, the records and their hand-over cost
 it ~7 us per event (296k events: 1.3 s to read them all, 0.7 s more to pickle them as
 records; as columns now, 3.5x cheaper to pickle), on the same two cores as both jobs.
 
