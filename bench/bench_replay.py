@@ -58,18 +58,18 @@ The reading process is the bound there: the ordered query, the records and their
 it ~7 us per event (296k events: 1.3 s to read them all, 0.7 s more to pickle them as
 records; as columns now, 3.5x cheaper to pickle), on the same two cores as both jobs.
 
-Against the processors' live rate on faust (``bench/bench_processor.py``, ~10,000-12,000 ev/s)
-one process rebuilds ~4x as fast, two ~8x. With Python's default collector thresholds the same
-rebuild ran at 16,469 / 18,726 ev/s (topic / ClickHouse): the collector scanned the states held
-in memory over and over (the pure fold and state encoder alone over 197k events: 5.13 s
-default, 3.81 s collector off, 3.30 s with the raised thresholds). Where one process's time
-goes (cProfile of the fold and the changelog encoding over 197k events): decoding ~1/3, the
-fold's rules ~1/3, encoding changed states for the changelog ~1/4; the changelog writes overlap
-the next batch's fold. The goal of 1.5x a bare read is not met: a bare read of bytes costs ~2.3
-us per event and decoding alone ~5-7 us (the generated decoder, already 1.86x fastavro's),
-while the fold in Python costs ~14 us more; a mypyc-compiled fold (tried: the domain package
-compiles unchanged but one line) took decode + fold + encode from ~16 to ~13 us per event, not
-near.
+Against the processors' live rate on faust (``bench/bench_processor.py``: 11,766-15,291 ev/s
+with a warm broker) one process rebuilds 2.8-3.6x as fast, two 5.7-7.4x (the goal of 4x is met
+with ``--jobs 2``). With Python's default collector thresholds the same rebuild ran at 16,469 /
+18,726 ev/s (topic / ClickHouse): the collector scanned the states held in memory over and over
+(the pure fold and state encoder alone over 197k events: 5.13 s default, 3.81 s collector off,
+3.30 s with the raised thresholds). Where one process's time goes (cProfile of the fold and the
+changelog encoding over 197k events): decoding ~1/3, the fold's rules ~1/3, encoding changed
+states for the changelog ~1/4; the changelog writes overlap the next batch's fold. The goal of
+1.5x a bare read is not met: a bare read of bytes costs ~2.3 us per event and decoding alone
+~5-7 us (the generated decoder, already 1.86x fastavro's), while the fold in Python costs ~14
+us more; a mypyc-compiled fold (tried: the domain package compiles unchanged but one line) took
+decode + fold + encode from ~16 to ~13 us per event, not near.
 """
 
 from __future__ import annotations
