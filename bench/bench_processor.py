@@ -200,8 +200,9 @@ def child_faust(mode: str, group: str, targets: Targets, data_dir: Path) -> None
     from sessionflow.processors.runtime.faust_app import WorkerIdentity, _app_options, _record
     from sessionflow.processors.runtime.faust_consumer import BatchFriendlyTransport
     from sessionflow.processors.settings import ProcessorSettings
-    from sessionflow.processors.worker import run_worker
+    from sessionflow.processors.worker import run_worker, use_fast_event_loop
 
+    use_fast_event_loop()  # as ``sessionflow process`` does, before the app exists
     kafka, settings = KafkaSettings(), ProcessorSettings(app_id=group)
     identity = WorkerIdentity(data_dir, free_ports(1)[0])
     app = faust.App(group, **_app_options(kafka, settings, identity, PARTITIONS))

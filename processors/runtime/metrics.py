@@ -94,6 +94,8 @@ def _seconds(name: str, doc: str, source: Histogram) -> Metric:
 
 def worker_registry(papp: ProcessorApp) -> CollectorRegistry:
     """A registry of this worker's own (not prometheus-client's global one)."""
-    registry = CollectorRegistry(auto_describe=True)
+    # no auto_describe: it collects once at registration, which made faust create its consumer
+    # (and the event loops) while the worker was still being built
+    registry = CollectorRegistry()
     registry.register(ProcessorCollector(papp))
     return registry

@@ -33,6 +33,7 @@ from sessionflow.processors.worker import (
     describe_layout,
     resolve_version,
     run_worker,
+    use_fast_event_loop,
 )
 
 
@@ -56,6 +57,7 @@ def process_command(
     ctx: click.Context, workers: int, web_port: int | None, worker_index: int
 ) -> None:
     """Fold session-events into session state, statistics and dead letters; run plugins."""
+    use_fast_event_loop()  # before anything makes a loop: see its docstring
     kafka = load_kafka()
     paths = checked_dirs(load_settings(PathSettings), create=False)
     settings = load_settings(ProcessorSettings)

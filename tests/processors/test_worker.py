@@ -36,6 +36,7 @@ def test_state_over_http_and_dead_letters_equal_the_ground_truth(
         status, missing = worker.get("/sessions/sess_19990101_000000_000000")
         _, stats = worker.get("/stats")
 
+    assert "not uvloop" not in worker.log.read_text()  # run_worker warns when built too early
     expected = expected_sessions(sim)
     pure = fold({}, topic_records(topics), CODEC)
     assert {sid: code for sid, (code, _) in views.items() if code != 200} == {}
