@@ -322,18 +322,12 @@ def run_child(args: argparse.Namespace) -> None:
     if args.child.startswith("faust"):
         child_faust(args.child, args.group, targets, data_dir)
     elif args.child == "bare fold":
-        _fast_loop()
+        from sessionflow.processors.worker import use_fast_event_loop
+
+        use_fast_event_loop()
         asyncio.run(child_bare(args.group, targets))
     elif args.child == "quix":
         child_quix(args.group, targets, data_dir)
-
-
-def _fast_loop() -> None:
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 # ----------------------------------------------------------------------------- the parent
