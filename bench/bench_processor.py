@@ -40,34 +40,59 @@ session's state is then served).
 
 The machine is a 2-core VM; the broker (a JVM) runs on the same 2 cores as the consumers.
 Figures measured here, all modes (``--events 100000 --repeat 3 --latency 5000``, 98,979
-events)::
+events; the worker on uvloop, see below)::
 
   mode                    ev/s  ev/cpu-s  busy  start->done  start->commit  runs (ev/s)
-  ours                  11,622    12,527   51%        15.2s          16.1s  9,126 11,934 11,622
-  faust noop            11,187    11,286   54%        11.4s          12.3s  10,845 12,162 11,187
-  faust noop take       12,695    12,865   52%        10.7s          12.5s  12,695 12,238 13,682
-  faust naive            2,204     2,275   62%        47.5s          49.4s  2,204 2,043 2,303
-  bare fold             32,001    33,313   53%         3.8s           3.9s  32,001 32,453 29,717
-  quix                   6,999     7,019   53%        16.6s          17.8s  6,950 8,037 6,999
-  ours x2               13,478    11,782   64%        14.1s          16.4s  13,478 14,673 12,755
-  faust noop our-loop   22,227    26,058   45%         7.0s           9.3s  20,687 26,682 22,227
+  ours                  13,594    15,222   51%        13.4s          15.8s  12,214 16,082 13,594
+  faust noop            15,486    15,424   52%         8.9s           9.3s  14,734 16,492 15,486
+  faust noop take       15,948    16,239   51%         8.5s           9.4s  15,948 17,667 13,375
+  faust naive            2,847     2,832   60%        37.4s          39.5s  2,575 2,847 2,923
+  bare fold             39,176    40,724   53%         3.3s           3.3s  38,410 40,200 39,176
+  quix                   9,193     9,205   53%        13.0s          18.0s  6,495 9,193 10,642
+  ours x2               13,749    13,858   53%        13.5s          14.5s  14,522 13,749 12,573
+  faust noop our-loop   25,688    30,899   44%         6.1s           6.7s  28,164 21,939 25,688
 
-  ours / faust noop: 1.04x (goal >= 0.85: met); ours / faust naive: 5.27x (goal >= 2: met);
-  ours / faust noop take 0.92x; ours / faust noop our-loop 0.52x; ours / bare fold 0.36x;
-  ours / quix 1.66x; ours x2 / ours 1.16x (see below: too few events for two workers)
-  produce -> state visible over HTTP, 5,000 events at 1,000 ev/s: p50 207 ms, p99 455 ms,
-    max 490 ms (20 ms polling)
+  ours / faust noop: 0.88x (goal >= 0.85: met); ours / faust naive: 4.77x (goal >= 2: met);
+  ours / faust noop take 0.85x; ours / faust noop our-loop 0.53x; ours / bare fold 0.35x;
+  ours / quix 1.48x; ours x2 / ours 1.01x (see below: too few events for two workers)
+  produce -> state visible over HTTP, 5,000 events at 1,000 ev/s: p50 172 ms, p99 341 ms,
+    max 391 ms (20 ms polling)
+
+The worker was not on uvloop until it was measured (``faust noop`` was): it registered its
+Prometheus collector with ``auto_describe``, whose first collect made faust create its
+consumer, and with it the transport's and the consumer thread's event loops, on the stdlib
+loop before the worker set the uvloop policy. The entry point now sets it first
+(:func:`~sessionflow.processors.worker.use_fast_event_loop`) and the worker logs a warning
+when its loop is not uvloop. ``--repeat 5 --modes "ours,faust noop" --latency 0``, before ->
+after (a slower VM day for "after")::
+
+  events    before: ours / faust noop     after: ours / faust noop      after: runs
+   98,979   15,291 / 17,419  0.88x        12,483 / 13,100  0.95x        11,166 13,071 12,865
+                                                                        12,483 11,075 /
+                                                                        13,232 12,314 13,100
+                                                                        13,029 13,412
+  295,940   11,766 / 16,587  0.71x         9,819 / 10,280  0.96x        9,966 10,531 9,819
+                                                                        8,587 8,967 /
+                                                                        10,436 9,991 9,129
+                                                                        10,280 11,432
+
+so the fall of ours' rate with the run's size in the tables below (measured before the fix)
+was the stdlib loop's cost, not the store's: the changelog writes stay 0.07 per event
+(~840 B each) at both sizes.
 
 With 100k events a run of ``ours x2`` is mostly the second worker's join (a rebalance and a
 table recovery); with more events (``--events 300000 --repeat 3 --modes "ours,ours x2"``,
 295,940 events)::
 
-  ours                   9,339     9,963   56%        38.6s          39.5s  9,063 9,339 9,813
-  ours x2               22,186    13,254   93%        19.6s          21.8s  25,030 22,186 20,427
-  ours x2 / ours: 2.38x (goal >= 1.5: met)
+  ours                  12,695    13,300   52%        29.8s          30.0s  12,695 10,564 14,020
+  ours x2               22,405    14,068   79%        19.4s          21.4s  18,346 22,492 22,405
+  ours x2 / ours: 1.76x (goal >= 1.5: met)
 
-The worker's rate falls as the run grows, faust's floor does not (``--modes "ours,faust
-noop[,faust noop our-loop]" --repeat 3``)::
+(before the uvloop fix, one worker was slower and the ratio larger: 9,339 and 22,186 ev/s,
+2.38x).
+
+Before the uvloop fix, the worker's rate fell as the run grew and faust's floor did not
+(``--modes "ours,faust noop[,faust noop our-loop]" --repeat 3``, no warm-up run yet)::
 
   events    ours (runs)                      faust noop (runs)                 ours / noop
    98,979   11,622 (9,126 11,934 11,622)     11,187 (10,845 12,162 11,187)     1.04x
@@ -79,7 +104,7 @@ there: 21,597, ours 0.43x of it). Single runs of ours at 296k vary from 8,858 to
 (0.77-0.91x that floor); with ``SESSIONFLOW_PROCESSOR_STORE=memory`` ours did 10,700 ev/s
 there (median of 2), so the local store (rocksdict, 12k sessions at 296k, 4k at 99k) may be
 part of the fall; faust's ``table_key_index_size`` raised to 200,000 changed nothing (9,519,
-median of 2). Not settled.
+median of 2). The uvloop fix settled it (0.96x at 296k).
 
 What moved ``ours`` from 4,743 ev/s (0.42x faust noop, last round's figures in the same bench)
 to the figures above, each step measured with this bench: the message loop of
@@ -92,22 +117,14 @@ message headers converted only when there are any. A py-spy
 profile of ``ours`` now (``--profile``): the fold and decode ~14% of samples, faust's fetcher
 and message loop ~7%, the consumer thread's hand-over ~5%, writing the states (Avro,
 rocksdict, changelog) ~5%, ``take_events``' per-event acks ~3%, statistics ~2%, plugins ~1%.
-Earlier tuning kept: uvloop, faust's spinner off (it sets the root logger to DEBUG), a monitor
-without per-message bookkeeping, ``gc.freeze``; ``batch_timeout_ms`` 1000 instead of 200
-gave +5% ev/s but ~1 s latency at low rates.
+Earlier tuning kept: uvloop (in effect only since the fix above), faust's spinner off (it
+sets the root logger to DEBUG), a monitor without per-message bookkeeping, ``gc.freeze``;
+``batch_timeout_ms`` 1000 instead of 200 gave +5% ev/s but ~1 s latency at low rates.
 
-With the warm-up run and the alternating order (``--repeat 5 --modes "ours,faust noop"
---latency 0``, a later day; the VM ran faster)::
-
-  events    ours    faust noop  ratio  runs: ours / faust noop
-   98,979   15,291  17,419      0.88x  12,019 11,495 15,327 15,854 15,291
-                                       / 13,266 12,645 17,419 17,783 17,900
-  295,940   11,766  16,587      0.71x  9,881 11,766 10,837 12,616 13,610
-                                       / 13,312 16,587 16,844 14,368 17,027
-
-Both modes get faster over a bench's first runs (the broker warming up), ours falls with the
-run's size and faust's floor does not; within one 296k run ours keeps one rate from start to
-end (progress sampled every 250 ms), so it is not a cost that grows as states accumulate.
+The warm-up run and the alternating order came before the uvloop fix (its "before" column
+above): both modes get faster over a bench's first runs, the broker warming up. Within one
+296k run ours kept one rate from start to end (progress sampled every 250 ms), which pointed
+away from a cost growing with the states and towards a per-event cost: the loop.
 """
 
 from __future__ import annotations

@@ -58,9 +58,9 @@ The reading process is the bound there: the ordered query, the records and their
 it ~7 us per event (296k events: 1.3 s to read them all, 0.7 s more to pickle them as
 records; as columns now, 3.5x cheaper to pickle), on the same two cores as both jobs.
 
-Against the processors' live rate on faust (``bench/bench_processor.py``: 11,766-15,291 ev/s
-with a warm broker) one process rebuilds 2.8-3.6x as fast, two 5.7-7.4x (the goal of 4x is met
-with ``--jobs 2``). With Python's default collector thresholds the same rebuild ran at 16,469 /
+Against the processors' live rate on faust (``bench/bench_processor.py``, on uvloop: 12,695-
+13,594 ev/s) one process rebuilds 3.1-3.4x as fast, two 6.4-6.8x (the goal of 4x is met with
+``--jobs 2``). With Python's default collector thresholds the same rebuild ran at 16,469 /
 18,726 ev/s (topic / ClickHouse): the collector scanned the states held in memory over and over
 (the pure fold and state encoder alone over 197k events: 5.13 s default, 3.81 s collector off,
 3.30 s with the raised thresholds). Where one process's time goes (cProfile of the fold and the
