@@ -217,9 +217,8 @@ def child_faust(mode: str, group: str, targets: Targets, data_dir: Path) -> None
     from sessionflow.processors.runtime.faust_app import WorkerIdentity, _app_options, _record
     from sessionflow.processors.runtime.faust_consumer import BatchFriendlyTransport
     from sessionflow.processors.settings import ProcessorSettings
-    from sessionflow.processors.worker import run_worker, use_fast_event_loop
+    from sessionflow.processors.worker import run_worker
 
-    use_fast_event_loop()  # as ``sessionflow process`` does, before the app exists
     kafka, settings = KafkaSettings(), ProcessorSettings(app_id=group)
     identity = WorkerIdentity(data_dir, free_ports(1)[0])
     app = faust.App(group, **_app_options(kafka, settings, identity, PARTITIONS))
@@ -336,12 +335,13 @@ def run_child(args: argparse.Namespace) -> None:
     """Entry point of a child process (``--child MODE``)."""
     targets = {int(p): end for p, end in json.loads(args.targets).items()}
     data_dir = Path(args.dir)
+    if args.child != "quix":  # the asyncio children: on uvloop, as ``sessionflow process`` is
+        from sessionflow.processors.worker import use_fast_event_loop
+
+        use_fast_event_loop()  # before any app or loop exists
     if args.child.startswith("faust"):
         child_faust(args.child, args.group, targets, data_dir)
     elif args.child == "bare fold":
-        from sessionflow.processors.worker import use_fast_event_loop
-
-        use_fast_event_loop()
         asyncio.run(child_bare(args.group, targets))
     elif args.child == "quix":
         child_quix(args.group, targets, data_dir)
